@@ -1,0 +1,177 @@
+"""Transaction intents and the dedicated signer thread.
+
+Rules:
+- An intent is a frozen value in exchange integers (ticks, lots, ms); it says what to sign, not when.
+- Signing happens on ONE dedicated thread (a single-worker executor): the SDK's native signer costs about
+  5x more on the event-loop thread and would block it; one thread also keeps signatures in nonce order.
+- The signer is always given an explicit nonce and API key, so the SDK never makes its blocking
+  ``nextNonce`` fetch and never touches its own nonce manager.
+- A signing failure raises ``SignError``; nothing was sent, so the caller gives the nonce back.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+ORDER_TYPE_LIMIT = 0
+ORDER_TYPE_MARKET = 1
+TIF_IOC = 0
+TIF_GTT = 1
+TIF_POST_ONLY = 2
+CROSS_MARGIN = 0
+ISOLATED_MARGIN = 1
+DEFAULT_28_DAY_EXPIRY = -1
+
+TX_CREATE_ORDER = 14
+TX_CANCEL_ORDER = 15
+TX_CANCEL_ALL = 16
+TX_MODIFY_ORDER = 17
+TX_UPDATE_LEVERAGE = 20
+
+QUOTA_CONSUMING_TX = frozenset({TX_CREATE_ORDER, TX_MODIFY_ORDER})
+
+
+@dataclass(frozen=True)
+class CreateOrder:
+    market_index: int
+    client_order_index: int
+    base_amount: int  # lots
+    price: int  # ticks
+    is_ask: bool
+    time_in_force: int = TIF_POST_ONLY
+    order_type: int = ORDER_TYPE_LIMIT
+    reduce_only: bool = False
+    order_expiry: int = DEFAULT_28_DAY_EXPIRY  # ms since epoch; -1: signer default (28 days); IOC: 0
+
+    tx_type = TX_CREATE_ORDER
+
+
+@dataclass(frozen=True)
+class ModifyOrder:
+    market_index: int
+    order_index: int  # exchange order index (>= 2^48) or our own client order index (< 2^48)
+    base_amount: int
+    price: int
+
+    tx_type = TX_MODIFY_ORDER
+
+
+@dataclass(frozen=True)
+class CancelOrder:
+    market_index: int
+    order_index: int
+
+    tx_type = TX_CANCEL_ORDER
+
+
+@dataclass(frozen=True)
+class CancelAllOrders:
+    """Immediate cancel-all of the account's orders (time in force 0, timestamp 0)."""
+
+    tx_type = TX_CANCEL_ALL
+
+
+@dataclass(frozen=True)
+class UpdateLeverage:
+    market_index: int
+    leverage: int
+    margin_mode: int = CROSS_MARGIN
+
+    tx_type = TX_UPDATE_LEVERAGE
+
+    @property
+    def initial_margin_fraction(self) -> int:
+        return int(10_000 / self.leverage)
+
+
+TxIntent = CreateOrder | ModifyOrder | CancelOrder | CancelAllOrders | UpdateLeverage
+
+
+@dataclass(frozen=True)
+class SignedTx:
+    intent: TxIntent
+    tx_type: int
+    tx_info: str  # JSON text as produced by the signer
+    tx_hash: str
+    nonce: int
+
+
+class SignError(RuntimeError):
+    """The signer refused the transaction; nothing was sent."""
+
+
+class Signer:
+    """Owns the SDK's SignerClient and the single signer thread."""
+
+    def __init__(self, base_url: str, account_index: int, api_key_index: int, private_key: str) -> None:
+        import lighter
+
+        self.account_index = account_index
+        self.api_key_index = api_key_index
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lighter-signer")
+        self._client = lighter.SignerClient(
+            url=base_url,
+            account_index=account_index,
+            api_private_keys={api_key_index: private_key},
+            nonce_management_type=lighter.nonce_manager.NonceManagerType.NONE,
+        )
+
+    async def sign_batch(self, intents: Sequence[TxIntent], first_nonce: int) -> list[SignedTx]:
+        """Sign ``intents`` with consecutive nonces from ``first_nonce``, on the signer thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._sign_all, list(intents), first_nonce)
+
+    async def auth_token(self, lifetime_seconds: int) -> str:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._auth_token, lifetime_seconds)
+
+    def _auth_token(self, lifetime_seconds: int) -> str:
+        token, err = self._client.create_auth_token_with_expiry(lifetime_seconds, api_key_index=self.api_key_index)
+        if err or not token:
+            raise SignError(f"auth token not created: {err}")
+        return token
+
+    def _sign_all(self, intents: list[TxIntent], first_nonce: int) -> list[SignedTx]:
+        return [self._sign_one(intent, first_nonce + i) for i, intent in enumerate(intents)]
+
+    def _sign_one(self, intent: TxIntent, nonce: int) -> SignedTx:
+        client, key = self._client, self.api_key_index
+        if isinstance(intent, CreateOrder):
+            result = client.sign_create_order(
+                intent.market_index, intent.client_order_index, intent.base_amount, intent.price,
+                int(intent.is_ask), intent.order_type, intent.time_in_force, int(intent.reduce_only), 0,
+                intent.order_expiry, nonce=nonce, api_key_index=key,
+            )
+        elif isinstance(intent, ModifyOrder):
+            result = client.sign_modify_order(
+                intent.market_index, intent.order_index, intent.base_amount, intent.price, 0,
+                nonce=nonce, api_key_index=key,
+            )
+        elif isinstance(intent, CancelOrder):
+            result = client.sign_cancel_order(intent.market_index, intent.order_index, nonce=nonce,
+                                              api_key_index=key)
+        elif isinstance(intent, CancelAllOrders):
+            result = client.sign_cancel_all_orders(0, 0, nonce=nonce, api_key_index=key)
+        elif isinstance(intent, UpdateLeverage):
+            result = client.sign_update_leverage(intent.market_index, intent.initial_margin_fraction,
+                                                 intent.margin_mode, nonce=nonce, api_key_index=key)
+        else:  # pragma: no cover - the union is closed
+            raise SignError(f"unknown intent {intent!r}")
+        tx_type, tx_info, tx_hash, err = result
+        if err or not tx_info:  # the SDK can return (0, None, None, None) on an empty native error
+            raise SignError(f"signing {type(intent).__name__} failed: {err or 'empty signer result'}")
+        return SignedTx(intent, int(tx_type), tx_info, tx_hash, nonce)
+
+    async def close(self) -> None:
+        try:
+            await self._client.close()
+        finally:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def tx_info_object(signed: SignedTx) -> dict[str, Any]:
+    return json.loads(signed.tx_info)

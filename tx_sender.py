@@ -1,0 +1,376 @@
+"""Sign and send: the only writer to Lighter.
+
+Rules:
+- One send lock. Under it, and only under it: take nonces, sign (on the signer thread), send, and settle
+  the nonce from the answer. So nonces reach the exchange in the order they were assigned, whoever the
+  caller is (quoting loop, reconciler, shutdown, quota recovery).
+- Nonce settlement per outcome:
+  accepted -> keep; rejected by the venue (HTTP 400 / error code, nothing consumed) -> acknowledge_failure
+  (give the nonces back; safe because no later nonce exists while we hold the lock); "invalid nonce",
+  429, 5xx, timeout, connection loss or an id-less WS error -> hard_refresh from ``nextNonce`` before the
+  next send. A timeout or lost connection is UNKNOWN: the transaction may have landed; the caller must
+  pause quoting and reconcile.
+- Batches go over the WebSocket ``jsonapi/sendtxbatch`` with a request id, matched by id; REST
+  ``sendTxBatch`` is the fallback when the socket is down.
+- ``volume_quota_remaining`` is read from every reply that carries it; the last value is kept otherwise.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import itertools
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import aiohttp
+
+from signing import SignedTx, Signer, SignError, TxIntent
+
+log = logging.getLogger("lighter_mm.tx")
+
+INVALID_NONCE_CODE = 21104
+RATE_LIMIT_CODE = 23000
+MAX_BATCH = 15
+
+
+class Outcome(enum.Enum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"  # the venue refused it; no nonce consumed
+    RATE_LIMITED = "rate_limited"  # HTTP 429 / code 23000; not consumed
+    UNKNOWN = "unknown"  # timeout, 5xx, connection loss: may or may not have landed
+    NOT_SENT = "not_sent"  # signing failed or nothing to send
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: Outcome
+    intents: tuple[TxIntent, ...]
+    code: int | None = None
+    message: str = ""
+    tx_hashes: tuple[str, ...] = ()
+    volume_quota_remaining: int | None = None
+    via: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.ACCEPTED
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A venue answer, already classified by the transport."""
+
+    outcome: Outcome
+    code: int | None
+    message: str
+    tx_hashes: tuple[str, ...] = ()
+    volume_quota_remaining: int | None = None
+
+
+def classify_reply(http_status: int, body: dict[str, Any]) -> Reply:
+    """Map an HTTP status and JSON body (REST or WS) to an outcome; pure."""
+    error = body.get("error") if isinstance(body.get("error"), dict) else None
+    code = body.get("code") if error is None else error.get("code")
+    message = str(body.get("message", "") if error is None else error.get("message", ""))
+    hashes = body.get("tx_hash") or ()
+    hashes = (hashes,) if isinstance(hashes, str) else tuple(hashes)
+    quota = body.get("volume_quota_remaining")
+    quota = int(quota) if isinstance(quota, int | float) else None
+    if http_status == 429 or code == RATE_LIMIT_CODE:
+        return Reply(Outcome.RATE_LIMITED, code, message or "too many requests")
+    if http_status >= 500:
+        return Reply(Outcome.UNKNOWN, code, message or f"HTTP {http_status}")
+    if http_status == 200 and code == 200 and error is None:
+        return Reply(Outcome.ACCEPTED, 200, message, hashes, quota)
+    return Reply(Outcome.REJECTED, code if isinstance(code, int) else None, message or f"HTTP {http_status}",
+                 volume_quota_remaining=quota)
+
+
+class Transport(Protocol):
+    name: str
+
+    def available(self) -> bool: ...
+
+    async def send(self, signed: Sequence[SignedTx], timeout: float) -> Reply: ...
+
+
+class RestTransport:
+    """``POST /api/v1/sendTx`` / ``sendTxBatch`` with form fields, as the SDK sends them."""
+
+    name = "rest"
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
+        self._session = session
+        self._base = base_url.rstrip("/")
+
+    def available(self) -> bool:
+        return not self._session.closed
+
+    async def send(self, signed: Sequence[SignedTx], timeout: float) -> Reply:
+        if len(signed) == 1:
+            url, form = f"{self._base}/api/v1/sendTx", {"tx_type": str(signed[0].tx_type),
+                                                         "tx_info": signed[0].tx_info}
+        else:
+            url = f"{self._base}/api/v1/sendTxBatch"
+            form = {"tx_types": json.dumps([s.tx_type for s in signed]),
+                    "tx_infos": json.dumps([s.tx_info for s in signed])}
+        try:
+            async with self._session.post(url, data=form, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                text = await resp.text()
+                try:
+                    body = json.loads(text) if text else {}
+                except json.JSONDecodeError:
+                    body = {"message": text[:200]}
+                return classify_reply(resp.status, body if isinstance(body, dict) else {})
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            return Reply(Outcome.UNKNOWN, None, f"{type(exc).__name__}: {exc}")
+
+
+class NonceKeeper:
+    """Our own per-key nonce counter (the SDK's manager is disabled).
+
+    ``next`` is the nonce the exchange expects next. It is seeded and re-seeded from ``nextNonce``.
+    """
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, account_index: int,
+                 api_key_index: int) -> None:
+        self._session = session
+        self._url = f"{base_url.rstrip('/')}/api/v1/nextNonce"
+        self._params = {"account_index": str(account_index), "api_key_index": str(api_key_index)}
+        self.next: int | None = None
+        self.refreshes = 0
+
+    @property
+    def needs_refresh(self) -> bool:
+        return self.next is None
+
+    def take(self, count: int) -> int:
+        assert self.next is not None, "nonce not seeded"
+        first = self.next
+        self.next += count
+        return first
+
+    def acknowledge_failure(self, count: int) -> None:
+        """Give back the last ``count`` nonces: the venue did not consume them (called under the lock)."""
+        if self.next is not None:
+            self.next -= count
+
+    def invalidate(self) -> None:
+        self.next = None
+
+    async def hard_refresh(self, timeout: float = 5.0) -> int:
+        async with self._session.get(self._url, params=self._params,
+                                     timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+            body = await resp.json(content_type=None)
+            if resp.status != 200 or "nonce" not in body:
+                raise RuntimeError(f"nextNonce failed: HTTP {resp.status} {str(body)[:200]}")
+        self.next = int(body["nonce"])
+        self.refreshes += 1
+        return self.next
+
+
+@dataclass
+class SenderStats:
+    sent: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    rate_limited: int = 0
+    unknown: int = 0
+    sign_errors: int = 0
+    nonce_refreshes: int = 0
+    last_codes: list[int] = field(default_factory=list)
+    send_latency_ms: list[float] = field(default_factory=list)
+
+
+class TxSender:
+    """One lock, one nonce sequence, transports in order of preference."""
+
+    def __init__(self, signer: Signer, nonces: NonceKeeper, transports: Sequence[Transport],
+                 timeout: float = 10.0) -> None:
+        self._signer = signer
+        self._nonces = nonces
+        self._transports = list(transports)
+        self._timeout = timeout
+        self._lock = asyncio.Lock()
+        self.stats = SenderStats()
+        self.volume_quota_remaining: int | None = None
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        return self._lock
+
+    async def send(self, intents: Sequence[TxIntent]) -> list[SendResult]:
+        """Sign and send ``intents`` in order, in batches of at most MAX_BATCH; stops at the first failure."""
+        results: list[SendResult] = []
+        async with self._lock:
+            for start in range(0, len(intents), MAX_BATCH):
+                chunk = tuple(intents[start:start + MAX_BATCH])
+                result = await self._send_locked(chunk)
+                results.append(result)
+                if not result.ok:
+                    rest = tuple(intents[start + MAX_BATCH:])
+                    if rest:
+                        results.append(SendResult(Outcome.NOT_SENT, rest, message="earlier batch failed"))
+                    break
+        return results
+
+    async def _send_locked(self, intents: tuple[TxIntent, ...]) -> SendResult:
+        if not intents:
+            return SendResult(Outcome.NOT_SENT, intents, message="nothing to send")
+        if self._nonces.needs_refresh:
+            try:
+                await self._nonces.hard_refresh()
+                self.stats.nonce_refreshes += 1
+            except (TimeoutError, aiohttp.ClientError, RuntimeError) as exc:
+                return SendResult(Outcome.NOT_SENT, intents, message=f"nonce refresh failed: {exc}")
+        first = self._nonces.take(len(intents))
+        try:
+            signed = await self._signer.sign_batch(intents, first)
+        except SignError as exc:
+            self._nonces.acknowledge_failure(len(intents))
+            self.stats.sign_errors += 1
+            log.error("signing failed, nothing sent: %s", exc)
+            return SendResult(Outcome.NOT_SENT, intents, message=str(exc))
+        except BaseException:
+            self._nonces.invalidate()  # cancelled mid-sign: re-seed before the next send
+            raise
+
+        transport = next((t for t in self._transports if t.available()), None)
+        if transport is None:
+            self._nonces.acknowledge_failure(len(intents))
+            return SendResult(Outcome.NOT_SENT, intents, message="no transport available")
+        started = time.perf_counter()
+        self.stats.sent += 1
+        try:
+            reply = await transport.send(signed, self._timeout)
+        except BaseException:
+            self._nonces.invalidate()  # cancelled while in flight: the outcome is unknown
+            raise
+        self.stats.send_latency_ms.append((time.perf_counter() - started) * 1e3)
+        del self.stats.send_latency_ms[:-1000]
+        return self._settle(intents, reply, transport.name)
+
+    def _settle(self, intents: tuple[TxIntent, ...], reply: Reply, via: str) -> SendResult:
+        if reply.volume_quota_remaining is not None:
+            self.volume_quota_remaining = reply.volume_quota_remaining
+        if reply.code is not None:
+            self.stats.last_codes.append(reply.code)
+            del self.stats.last_codes[:-50]
+        if reply.outcome is Outcome.ACCEPTED:
+            self.stats.accepted += 1
+        elif reply.outcome is Outcome.REJECTED and reply.code != INVALID_NONCE_CODE:
+            self.stats.rejected += 1
+            self._nonces.acknowledge_failure(len(intents))
+            log.warning("transaction rejected (%s): code=%s %s", via, reply.code, reply.message)
+        else:
+            if reply.outcome is Outcome.RATE_LIMITED:
+                self.stats.rate_limited += 1
+            elif reply.outcome is Outcome.UNKNOWN:
+                self.stats.unknown += 1
+            else:
+                self.stats.rejected += 1
+            self._nonces.invalidate()
+            log.warning("send outcome %s (%s): code=%s %s; nonce will be re-seeded", reply.outcome.value, via,
+                        reply.code, reply.message)
+        return SendResult(reply.outcome, intents, reply.code, reply.message, reply.tx_hashes,
+                          reply.volume_quota_remaining, via)
+
+
+class WsTxTransport:
+    """``jsonapi/sendtxbatch`` over a dedicated WebSocket, replies matched by request id.
+
+    An error frame without an id makes every outstanding request UNKNOWN. A reply arriving after its
+    request timed out is dropped (logged), never taken as the answer to a newer request.
+    """
+
+    name = "ws"
+
+    def __init__(self, ws_url: str) -> None:
+        self._url = ws_url
+        self._ws: Any = None
+        self._pending: dict[str, asyncio.Future[Reply]] = {}
+        self._ids = itertools.count(1)
+        self._reader: asyncio.Task[None] | None = None
+        self.late_replies = 0
+
+    def available(self) -> bool:
+        return self._ws is not None and self._reader is not None and not self._reader.done()
+
+    async def connect(self, open_timeout: float = 10.0) -> None:
+        from websockets.asyncio.client import connect
+
+        self._ws = await connect(self._url, open_timeout=open_timeout, ping_interval=20, max_size=2**22)
+        self._reader = asyncio.create_task(self._read(), name="ws-tx-reader")
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+        if self._ws is not None:
+            await self._ws.close()
+        self._fail_all("transport closed")
+
+    async def send(self, signed: Sequence[SignedTx], timeout: float) -> Reply:
+        request_id = f"mm-{next(self._ids)}"
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        if len(signed) == 1:
+            frame = {"type": "jsonapi/sendtx", "data": {"id": request_id, "tx_type": signed[0].tx_type,
+                                                         "tx_info": json.loads(signed[0].tx_info)}}
+        else:
+            frame = {"type": "jsonapi/sendtxbatch",
+                     "data": {"id": request_id, "tx_types": json.dumps([s.tx_type for s in signed]),
+                              "tx_infos": json.dumps([s.tx_info for s in signed])}}
+        try:
+            await self._ws.send(json.dumps(frame))
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            return Reply(Outcome.UNKNOWN, None, f"no reply within {timeout:.1f}s")
+        except Exception as exc:  # connection closed while sending
+            return Reply(Outcome.UNKNOWN, None, f"{type(exc).__name__}: {exc}")
+        finally:
+            self._pending.pop(request_id, None)
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self._ws:
+                try:
+                    frame = json.loads(raw)
+                except (TypeError, ValueError):
+                    log.warning("tx socket: undecodable frame dropped")
+                    continue
+                self._on_frame(frame)
+        except Exception as exc:
+            log.warning("tx socket closed: %s", exc)
+        finally:
+            self._fail_all("connection lost")
+
+    def _on_frame(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "ping":
+            asyncio.get_running_loop().create_task(self._ws.send('{"type":"pong"}'))
+            return
+        if kind == "connected" or kind == "pong":
+            return
+        request_id = frame.get("id")
+        if request_id is None and "error" in frame:
+            self._fail_all(f"id-less error {frame['error']}")
+            return
+        future = self._pending.get(request_id) if request_id is not None else None
+        if future is None:
+            self.late_replies += 1
+            log.warning("tx socket: reply for unknown or expired request %s dropped", request_id)
+            return
+        if not future.done():
+            future.set_result(classify_reply(200, frame))
+
+    def _fail_all(self, reason: str) -> None:
+        for future in self._pending.values():
+            if not future.done():
+                future.set_result(Reply(Outcome.UNKNOWN, None, reason))
