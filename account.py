@@ -1,0 +1,192 @@
+"""Account state as the exchange reports it: position, capital, fills, our orders.
+
+Rules:
+- Sans-I/O: handlers take decoded messages (WS ``account_all``, ``account_all_positions``, ``user_stats``,
+  ``account_all_orders``/``account_orders``, REST ``account``/``accountActiveOrders``) and ``now_ns``.
+- Position is ``sign x position`` in integer lots for the traded market; a market missing from a
+  positions frame is flat.
+- Fills are de-duplicated by ``trade_id``; the first ``subscribed/account_all`` frame is history, not new
+  fills (its trade ids are remembered, not reported).
+- Capital freshness is measured from the last message that carried it (WS or the REST refresh timer),
+  never from silence of ``user_stats``, which only fires on change.
+- Orders are turned into ``orders.OrderReport`` values for the order tracker; prices and sizes parsed
+  exactly into ticks and lots.
+"""
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from book_side import parse_scaled
+from ids import ClientOrderIndex, OrderIndex
+from order_state import Side
+from orders import OrderReport
+
+log = logging.getLogger("lighter_mm.account")
+
+_SEEN_TRADES_KEPT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    trade_id: int
+    side: Side  # our side
+    price_tick: int
+    size_lots: int
+    is_maker: bool
+    timestamp_ms: int
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class AccountState:
+    def __init__(self, account_index: int, market_id: int, price_decimals: int, size_decimals: int) -> None:
+        self.account_index = account_index
+        self.market_id = market_id
+        self._price_decimals = price_decimals
+        self._size_decimals = size_decimals
+        self.position_lots = 0
+        self.position_known = False
+        self.avg_entry_price: float | None = None
+        self.unrealized_pnl = 0.0
+        self.realized_pnl = 0.0
+        self.collateral: float | None = None
+        self.portfolio_value: float | None = None
+        self.available_balance: float | None = None
+        self.capital_updated_ns: int | None = None
+        self.fills_count = 0
+        self.fill_volume_usd = 0.0
+        self._seen_trades: set[int] = set()
+        self._seen_order: deque[int] = deque()
+
+    # ---- capital ------------------------------------------------------------------------------------
+
+    @property
+    def equity(self) -> float | None:
+        """Capital for sizing and limits: portfolio value, else collateral (strategy-model §7.2, M5)."""
+        return self.portfolio_value if self.portfolio_value is not None else self.collateral
+
+    def capital_age_s(self, now_ns: int) -> float | None:
+        return None if self.capital_updated_ns is None else (now_ns - self.capital_updated_ns) / 1e9
+
+    def on_user_stats(self, message: dict[str, Any], now_ns: int) -> None:
+        stats = message.get("stats") or {}
+        self._set_capital(stats.get("collateral"), stats.get("portfolio_value"), stats.get("available_balance"),
+                          now_ns)
+
+    def _set_capital(self, collateral: Any, portfolio: Any, available: Any, now_ns: int) -> None:
+        values = (_float(collateral), _float(portfolio), _float(available))
+        if all(v is None for v in values):
+            return
+        self.collateral = values[0] if values[0] is not None else self.collateral
+        self.portfolio_value = values[1] if values[1] is not None else self.portfolio_value
+        self.available_balance = values[2] if values[2] is not None else self.available_balance
+        self.capital_updated_ns = now_ns
+
+    # ---- positions ----------------------------------------------------------------------------------
+
+    def on_positions(self, positions: dict[str, Any] | list[Any] | None) -> None:
+        """A full positions snapshot (dict keyed by market id, or the REST list); a missing market is flat."""
+        entries = positions.values() if isinstance(positions, dict) else (positions or [])
+        mine = next((p for p in entries if int(p.get("market_id", -1)) == self.market_id), None)
+        self.position_known = True
+        if mine is None:
+            self.position_lots, self.avg_entry_price, self.unrealized_pnl = 0, None, 0.0
+            return
+        sign = -1 if int(mine.get("sign", 1)) < 0 else 1
+        self.position_lots = sign * parse_scaled(str(mine.get("position", "0")), self._size_decimals)
+        self.avg_entry_price = _float(mine.get("avg_entry_price"))
+        self.unrealized_pnl = _float(mine.get("unrealized_pnl")) or 0.0
+        self.realized_pnl = _float(mine.get("realized_pnl")) or 0.0
+
+    def on_account_all(self, message: dict[str, Any]) -> list[Fill]:
+        """``account_all``: positions and trades. Returns fills not seen before (none on the snapshot)."""
+        if "positions" in message:
+            self.on_positions(message.get("positions"))
+        trades = (message.get("trades") or {}).get(str(self.market_id), [])
+        history = str(message.get("type", "")).startswith("subscribed/")
+        return self.on_trades(trades, report=not history)
+
+    def on_trades(self, trades: list[dict[str, Any]], report: bool = True) -> list[Fill]:
+        fresh: list[Fill] = []
+        for trade in trades:
+            fill = self._parse_trade(trade)
+            if fill is None or fill.trade_id in self._seen_trades:
+                continue
+            self._remember(fill.trade_id)
+            if report:
+                fresh.append(fill)
+                self.fills_count += 1
+                self.fill_volume_usd += _float(trade.get("usd_amount")) or 0.0
+        return fresh
+
+    def _remember(self, trade_id: int) -> None:
+        self._seen_trades.add(trade_id)
+        self._seen_order.append(trade_id)
+        if len(self._seen_order) > _SEEN_TRADES_KEPT:
+            self._seen_trades.discard(self._seen_order.popleft())
+
+    def _parse_trade(self, trade: dict[str, Any]) -> Fill | None:
+        try:
+            if int(trade.get("market_id", self.market_id)) != self.market_id:
+                return None
+            is_ask_side = int(trade.get("ask_account_id", -1)) == self.account_index
+            is_bid_side = int(trade.get("bid_account_id", -1)) == self.account_index
+            if not (is_ask_side or is_bid_side):
+                return None
+            maker_is_ask = bool(trade.get("is_maker_ask"))
+            return Fill(
+                trade_id=int(trade["trade_id"]),
+                side=Side.ASK if is_ask_side else Side.BID,
+                price_tick=parse_scaled(str(trade["price"]), self._price_decimals),
+                size_lots=parse_scaled(str(trade["size"]), self._size_decimals),
+                is_maker=maker_is_ask if is_ask_side else not maker_is_ask,
+                timestamp_ms=int(trade.get("timestamp", 0)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("unparseable trade skipped: %s", exc)
+            return None
+
+    # ---- orders -------------------------------------------------------------------------------------
+
+    def parse_orders(self, orders: Any) -> list[OrderReport]:
+        """Orders of our market from a WS ``orders`` map ({"<market>": [Order]}) or a REST list."""
+        entries = orders.get(str(self.market_id), []) if isinstance(orders, dict) else (orders or [])
+        reports: list[OrderReport] = []
+        for order in entries:
+            try:
+                if int(order.get("market_index", self.market_id)) != self.market_id:
+                    continue
+                client = int(order.get("client_order_index") or 0)
+                reports.append(OrderReport(
+                    order_index=OrderIndex(int(order["order_index"])),
+                    client_index=ClientOrderIndex(client) if client else None,
+                    side=Side.ASK if order.get("is_ask") else Side.BID,
+                    status=str(order.get("status", "")),
+                    price_tick=parse_scaled(str(order["price"]), self._price_decimals),
+                    remaining_lots=parse_scaled(str(order.get("remaining_base_amount", "0")),
+                                                self._size_decimals),
+                ))
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("unparseable order skipped: %s", exc)
+        return reports
+
+    # ---- REST -----------------------------------------------------------------------------------------
+
+    def on_rest_account(self, body: dict[str, Any], now_ns: int) -> None:
+        """``GET /api/v1/account?by=index``: capital and positions, the slow-timer refresh."""
+        accounts = body.get("accounts") or []
+        account = next((a for a in accounts if int(a.get("index", a.get("account_index", -1)))
+                        == self.account_index), None)
+        if account is None:
+            return
+        portfolio = account.get("total_asset_value")
+        self._set_capital(account.get("collateral"), portfolio, account.get("available_balance"), now_ns)
+        self.on_positions(account.get("positions") or [])
