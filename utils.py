@@ -155,6 +155,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "circuit_breaker_cooldown_sec": _key(60.0, float, _range(1, 86_400)),
         "order_reconcile_timeout_sec": _key(2.0, float, _range(0.1, 600)),
         "max_live_orders_per_market": _key(2, int, _range(1, 1000)),
+        "sanity_check_interval_sec": _key(30.0, float, _range(1, 3600)),
+        "sanity_tolerance_bps": _key(10.0, float, _range(0, 10_000)),
     },
     "endpoints": {
         "lighter_base_url": _key("https://mainnet.zklighter.elliot.ai", str, _url(("http", "https"))),
@@ -257,6 +259,8 @@ class SafetyConfig:
     circuit_breaker_cooldown_sec: float
     order_reconcile_timeout_sec: float
     max_live_orders_per_market: int
+    sanity_check_interval_sec: float
+    sanity_tolerance_bps: float
 
 
 @dataclass(frozen=True)
