@@ -68,9 +68,14 @@ class CancelOrder:
     tx_type = TX_CANCEL_ORDER
 
 
+ALL_MARKETS = 255
+
+
 @dataclass(frozen=True)
 class CancelAllOrders:
-    """Immediate cancel-all of the account's orders (time in force 0, timestamp 0)."""
+    """Immediate cancel-all (time in force 0, timestamp 0) of one market's orders, or of every market's."""
+
+    market_index: int = ALL_MARKETS
 
     tx_type = TX_CANCEL_ALL
 
@@ -155,7 +160,7 @@ class Signer:
             result = client.sign_cancel_order(intent.market_index, intent.order_index, nonce=nonce,
                                               api_key_index=key)
         elif isinstance(intent, CancelAllOrders):
-            result = client.sign_cancel_all_orders(0, 0, nonce=nonce, api_key_index=key)
+            result = client.sign_cancel_all_orders(0, 0, intent.market_index, nonce=nonce, api_key_index=key)
         elif isinstance(intent, UpdateLeverage):
             result = client.sign_update_leverage(intent.market_index, intent.initial_margin_fraction,
                                                  intent.margin_mode, nonce=nonce, api_key_index=key)

@@ -1,0 +1,265 @@
+"""The market maker's state and decisions for one market, between the feeds and the sender.
+
+Rules:
+- ``compute_ops`` is called by the send loop AFTER its pacing wait and builds everything from the newest
+  state: model quote -> levels and sizes -> diff against the slots -> intents.
+- Quoting is blocked (targets = none, so live orders are cancelled) while any pause reason holds: warm-up,
+  invalid or silent book, unknown position, breaker, an unknown send outcome awaiting reconciliation,
+  reconcile mismatches, shutdown. Each reason is logged when it starts and ends.
+- Send results feed the breaker (venue rejections), the 429 backoff and the slots; an UNKNOWN outcome
+  pauses quoting until a clean reconcile.
+- Reconcile: the exchange's active orders (REST) against the slots: unknown orders are cancelled, gone
+  orders cleared, mismatches debounced into a pause.
+No sockets here: the daemon (``daemon.py``) owns the tasks and the I/O.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from account import AccountState, Fill
+from execution import OrderManager
+from ids import ClientOrderIndexAllocator
+from lighter_feed import LighterFeed
+from market_info import MarketInfo
+from order_diff import DiffParams
+from orders import OrderReport, on_cleared, on_order_report
+from quoting import (
+    CapitalSnapshot,
+    MarketRules,
+    QuotingParams,
+    TargetQuotes,
+    base_size_lots,
+    build_target_quotes,
+    max_position_usd,
+)
+from risk import (
+    BackoffParams,
+    BreakerParams,
+    CircuitBreaker,
+    RateLimitBackoff,
+    classify_error,
+    stuck_slots,
+)
+from risk_reconcile import MismatchDebouncer, ReconcileResult, reconcile_orders
+from signing import CancelOrder, TxIntent
+from tx_sender import Outcome, SendResult
+from utils import Config
+from vol_obi import VolObiCalculator
+
+log = logging.getLogger("lighter_mm.bot")
+SEC = 1_000_000_000
+
+
+@dataclass
+class BotStats:
+    fills: int = 0
+    filled_lots_bid: int = 0
+    filled_lots_ask: int = 0
+    fill_notional_usd: float = 0.0
+    maker_fills: int = 0
+    reconciles: int = 0
+    orphans_cancelled: int = 0
+    slots_cleared: int = 0
+    unknown_outcomes: int = 0
+    rate_limited: int = 0
+    tick_to_order_ms: list[float] = field(default_factory=list)
+
+
+def build_model(config: Config, market: MarketInfo) -> VolObiCalculator:
+    vol = config.vol_obi
+    return VolObiCalculator(
+        tick_size=market.tick_size, step_ns=vol.step_ns, window_steps=vol.window_steps,
+        vol_to_half_spread=vol.vol_to_half_spread, min_half_spread_bps=vol.min_half_spread_bps,
+        c1_ticks=vol.c1_ticks, skew=vol.skew, min_warmup_samples=vol.min_warmup_samples,
+        warmup_seconds=float(vol.warmup_seconds), alpha_stale_ns=int(config.alpha.stale_seconds * SEC),
+    )
+
+
+class MarketMaker:
+    def __init__(self, config: Config, market: MarketInfo, account_index: int, model: VolObiCalculator,
+                 *, clock_ns: Callable[[], int] = time.monotonic_ns,
+                 wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
+        self.config = config
+        self.market = market
+        self.model = model
+        self._clock_ns = clock_ns
+        self._wall_ms = wall_ms
+        trading = config.trading
+        self.account = AccountState(account_index, market.market_id, market.price_decimals, market.size_decimals)
+        self.rules = MarketRules(market.price_decimals, market.size_decimals, market.min_base_lots,
+                                 market.min_quote_micro_usd / 1e6)
+        self.quoting = QuotingParams(
+            levels_per_side=trading.levels_per_side, spread_factor_level1=trading.spread_factor_level1,
+            capital_usage_percent=trading.capital_usage_percent, leverage=trading.leverage,
+            base_amount=trading.base_amount, min_order_value_usd=trading.min_order_value_usd,
+            position_value_threshold_usd=trading.position_value_threshold_usd,
+            min_half_spread_bps=config.vol_obi.min_half_spread_bps,
+        )
+        self.orders = OrderManager(
+            market,
+            DiffParams(trading.default_quote_update_threshold_bps, config.vol_obi.min_half_spread_bps,
+                       config.safety.max_live_orders_per_market),
+            trading.levels_per_side,
+            ClientOrderIndexAllocator(lane=market.market_id % 8),
+            int(trading.order_timeout_seconds * SEC),
+        )
+        safety = config.safety
+        self.breaker = CircuitBreaker(BreakerParams(safety.max_consecutive_order_rejections,
+                                                    int(safety.circuit_breaker_cooldown_sec * SEC)))
+        self.backoff = RateLimitBackoff(BackoffParams())
+        self.debouncer = MismatchDebouncer(safety.stale_order_debounce_count)
+        self.feed: LighterFeed | None = None
+        self.quota: Callable[[], int | None] = lambda: None
+        self.pauses: dict[str, str] = {}
+        self.stats = BotStats()
+        self.last_quote: tuple[int, int] | None = None
+        self._last_fair_tick = 0.0
+        self._book_event_ns: int | None = None
+        self._pending_tick_ns: int | None = None
+
+    # ---- pause reasons ------------------------------------------------------------------------------------
+
+    def pause(self, reason: str, detail: str = "") -> None:
+        if reason not in self.pauses:
+            log.warning("quoting paused: %s %s", reason, detail)
+        self.pauses[reason] = detail
+
+    def resume(self, reason: str) -> None:
+        if self.pauses.pop(reason, None) is not None:
+            log.info("pause lifted: %s", reason)
+
+    def _block_reason(self, now_ns: int) -> str | None:
+        feed = self.feed
+        if feed is None or not feed.book.valid:
+            return "book invalid"
+        if not self.account.position_known:
+            return "position unknown"
+        status = self.breaker.status(now_ns, feeds_healthy=feed.book.valid)
+        if status.paused:
+            self.pause("breaker", f"{status.reason}; waiting for {', '.join(status.waiting_for)}")
+        else:
+            self.resume("breaker")
+        if self.pauses:
+            return next(iter(self.pauses))
+        if not self.model.warmed_up(now_ns):
+            return "warm-up"
+        return None
+
+    # ---- planning (called by the send loop after its pacing wait) -----------------------------------------
+
+    def capital(self) -> CapitalSnapshot | None:
+        equity, refreshed = self.account.equity, self.account.capital_updated_ns
+        if equity is None or refreshed is None:
+            return None
+        available = self.account.available_balance
+        return CapitalSnapshot(available if available is not None else equity, equity, refreshed)
+
+    def targets(self, now_ns: int) -> TargetQuotes | None:
+        book = self.feed.book
+        best_bid, best_ask = book.best_bid_tick, book.best_ask_tick
+        mid_tick = (best_bid + best_ask) / 2
+        capital = self.capital()
+        size = base_size_lots(self.quoting, self.rules, capital, now_ns, mid_tick)
+        limit = max_position_usd(self.quoting, self.rules, capital, now_ns, size, mid_tick)
+        position = self.market.size_of(self.account.position_lots)
+        level0 = self.model.quote(now_ns, position, limit if limit is not None else math.nan, best_bid, best_ask)
+        self.last_quote = level0
+        if level0 is None:
+            return None
+        floor_ref = self.model.floor_reference_price(now_ns) / self.market.tick_size
+        return build_target_quotes(
+            self.quoting, self.rules, level0_bid_tick=level0[0], level0_ask_tick=level0[1],
+            best_bid_tick=best_bid, best_ask_tick=best_ask, floor_ref_tick=floor_ref,
+            position_lots=self.account.position_lots, capital=capital, now_ns=now_ns,
+        )
+
+    def compute_ops(self, max_quota_ops: int) -> list[TxIntent]:
+        now = self._clock_ns()
+        reason = self._block_reason(now)
+        targets = None if reason is not None else self.targets(now)
+        fair = self.model.fair_price(now)
+        if math.isfinite(fair) and fair > 0:
+            self._last_fair_tick = fair / self.market.tick_size
+        fair_tick = self._last_fair_tick or 1.0  # only used when there are targets, which need a fair price
+        intents = self.orders.plan(targets, fair_tick=fair_tick, quota=self.quota(),
+                                   position_lots=self.account.position_lots, max_quota_ops=max_quota_ops,
+                                   now_ns=now, now_ms=self._wall_ms())
+        if intents and self._pending_tick_ns is not None:
+            self.stats.tick_to_order_ms.append((now - self._pending_tick_ns) / 1e6)
+            del self.stats.tick_to_order_ms[:-5000]
+        self._pending_tick_ns = None
+        return intents
+
+    def on_book_tick(self, now_ns: int) -> None:
+        if self._pending_tick_ns is None:
+            self._pending_tick_ns = now_ns
+
+    # ---- outcomes -------------------------------------------------------------------------------------------
+
+    def on_results(self, results: Sequence[SendResult]) -> None:
+        now = self._clock_ns()
+        self.orders.on_results(results, now)
+        for result in results:
+            if result.outcome is Outcome.ACCEPTED:
+                self.breaker.on_send_ok(now)
+                self.backoff.on_success(now)
+            elif result.outcome is Outcome.UNKNOWN:
+                self.stats.unknown_outcomes += 1
+                self.pause("unknown outcome", result.message)
+            elif result.outcome is Outcome.RATE_LIMITED:
+                self.stats.rate_limited += 1
+            elif result.outcome is Outcome.REJECTED:
+                self.breaker.on_send_error(classify_error(result.code, result.message), now)
+
+    def rate_limited_delay_s(self) -> float:
+        now = self._clock_ns()
+        return max(0.0, (self.backoff.on_rate_limited(now) - now) / SEC)
+
+    def on_orders(self, reports: list[OrderReport], now_ns: int) -> None:
+        before = self.orders.stats.post_only_cancels
+        self.orders.on_reports(reports, now_ns)  # strays are left to the reconciler (it has the full list)
+        for _ in range(self.orders.stats.post_only_cancels - before):
+            self.breaker.on_post_only_cancel(now_ns)
+
+    def on_fills(self, fills: list[Fill]) -> None:
+        for fill in fills:
+            self.stats.fills += 1
+            self.stats.maker_fills += int(fill.is_maker)
+            self.stats.fill_notional_usd += self.market.price_of(fill.price_tick) * self.market.size_of(
+                fill.size_lots)
+            if fill.side.is_ask:
+                self.stats.filled_lots_ask += fill.size_lots
+            else:
+                self.stats.filled_lots_bid += fill.size_lots
+            log.info("fill %s %s @ %s (trade %d, %s)", fill.side.value, self.market.size_of(fill.size_lots),
+                     self.market.price_of(fill.price_tick), fill.trade_id, "maker" if fill.is_maker else "taker")
+
+    # ---- reconciliation -------------------------------------------------------------------------------------
+
+    def reconcile(self, exchange_orders: Sequence[OrderReport], snapshot_ns: int) -> list[TxIntent]:
+        """Apply a REST order list; returns cancels for orders we do not know (to send through the sender)."""
+        result: ReconcileResult = reconcile_orders(self.orders.slots, exchange_orders, snapshot_ns=snapshot_ns)
+        self.stats.reconciles += 1
+        for key, report in result.updates:
+            self.orders.slots[key] = on_order_report(self.orders.slots[key], report, snapshot_ns)
+        for key in result.clear:
+            self.orders.slots[key] = on_cleared(self.orders.slots[key])
+            self.stats.slots_cleared += 1
+        for key in stuck_slots(self.orders.slots):
+            log.error("slot %s stuck after repeated lookups: force-cleared", key)
+            self.orders.slots[key] = on_cleared(self.orders.slots[key])
+        if result.cancel_unknown or result.clear:
+            log.warning("reconcile: %d unknown order(s) to cancel, %d slot(s) cleared",
+                        len(result.cancel_unknown), len(result.clear))
+        if self.debouncer.observe(result):
+            self.pause("reconcile mismatch", f"{self.debouncer.consecutive} in a row")
+        elif result.clean:
+            self.resume("reconcile mismatch")
+            self.resume("unknown outcome")
+        self.breaker.on_reconcile(result.clean, snapshot_ns)
+        self.stats.orphans_cancelled += len(result.cancel_unknown)
+        return [CancelOrder(self.market.market_id, index.value) for index in result.cancel_unknown]

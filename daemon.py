@@ -1,0 +1,281 @@
+"""The daemon's event loop: start-up, the supervised tasks, and the one shutdown path.
+
+Rules:
+- Start-up: market metadata from the exchange, nonce seeded, account read over REST, orders left by a
+  previous run cancelled (market-scoped cancel-all, then confirmed), leverage set; only then quoting.
+- Every task is supervised: a task that ends or raises is logged with its traceback and stops the bot
+  through the shutdown path (fatal exit status).
+- One shutdown path for SIGINT/SIGTERM, the end of ``--duration`` and fatal errors: stop quoting, cancel
+  every order of this market, confirm over REST that none is left (retrying), then close everything.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+
+import aiohttp
+
+from binance_obi import BinanceFeedSettings, BinanceObiFeed
+from bot import SEC, MarketMaker, build_model
+from lighter_client import TradingClient, open_trading_client
+from lighter_feed import LighterFeed
+from market_info import MarketInfo, fetch_market
+from metrics import Metrics
+from order_diff import requote_threshold_warning
+from orderbook_sanity import SanityChecker
+from pacing import Pacer
+from risk_reconcile import poll_interval_ns
+from sampler import ModelSampler, run_fixed_clock
+from send_loop import SendLoop
+from signing import CROSS_MARGIN, ISOLATED_MARGIN, CancelAllOrders, UpdateLeverage
+from status import StatusReporter
+from utils import Config, Credentials
+from venue_rest import TokenCache, VenueReader, VenueReadError
+from vol_obi import describe_implementation
+from ws_manager import LighterWsManager, WsSettings
+
+log = logging.getLogger("lighter_mm.daemon")
+
+EXIT_OK = 0
+EXIT_FATAL = 1
+ACCOUNT_REFRESH_S = 30.0
+SHUTDOWN_ATTEMPTS = 5
+
+
+@dataclass
+class Runtime:
+    config: Config
+    market: MarketInfo
+    client: TradingClient
+    reader: VenueReader
+    mm: MarketMaker
+    ws: LighterWsManager
+    feed: LighterFeed
+    binance: BinanceObiFeed | None
+    send_loop: SendLoop
+    sanity: SanityChecker
+    status: StatusReporter
+
+
+async def run_daemon(config: Config, symbol: str, creds: Credentials, *, duration: float | None,
+                     stop: asyncio.Event, metrics: Metrics | None = None) -> int:
+    """Run the bot until ``stop`` is set, ``duration`` elapses or a task fails. Returns the exit status."""
+    session = aiohttp.ClientSession()
+    runtime: Runtime | None = None
+    try:
+        runtime = await _start(config, symbol, creds, session)
+        if metrics is not None:
+            metrics.bind(runtime.status.snapshot)
+        return await _supervise(runtime, stop, duration)
+    finally:
+        if runtime is not None:
+            await _shutdown(runtime)
+            runtime.status.summary()
+        elif not session.closed:
+            await session.close()
+        if metrics is not None:
+            metrics.close()
+
+
+async def _start(config: Config, symbol: str, creds: Credentials, session: aiohttp.ClientSession) -> Runtime:
+    endpoints = config.endpoints
+    market = await fetch_market(session, endpoints.lighter_base_url, symbol)
+    log.info("market %s: id %d, tick %s, lot %s, min %d lots / $%.2f", market.symbol, market.market_id,
+             market.tick_size, market.lot_size, market.min_base_lots, market.min_quote_micro_usd / 1e6)
+    log.info("model core: %s", describe_implementation())
+    warning = requote_threshold_warning(config.trading.default_quote_update_threshold_bps,
+                                        config.vol_obi.min_half_spread_bps)
+    if warning:
+        log.warning("%s", warning)
+
+    client = await open_trading_client(endpoints.lighter_base_url, endpoints.lighter_ws_url, creds, session=session)
+    tokens = TokenCache(client.signer)
+    reader = VenueReader(session, endpoints.lighter_base_url, creds.account_index, tokens)
+    model = build_model(config, market)
+    mm = MarketMaker(config, market, creds.account_index, model)
+    mm.quota = lambda: client.sender.volume_quota_remaining
+
+    premium = await _read_tier(reader)
+    pacer = Pacer(config.performance.rate_limit_send_interval, premium=premium)
+    send_loop = SendLoop(client.sender, pacer, mm.compute_ops, mm.on_results, mm.rate_limited_delay_s)
+
+    def on_book(now_ns: int) -> None:
+        mm.on_book_tick(now_ns)
+        send_loop.wake()
+
+    ws = LighterWsManager(endpoints.lighter_ws_url, WsSettings.from_config(config.websocket),
+                          token_provider=tokens.get)
+    feed = LighterFeed(ws, market, mm.account, model, config.vol_obi.looking_depth, on_book=on_book,
+                       on_orders=mm.on_orders, on_fills=mm.on_fills)
+    mm.feed = feed
+    binance = None
+    settings = BinanceFeedSettings.from_config(config, market.symbol)
+    if settings is not None:
+        binance = BinanceObiFeed(settings)
+    elif config.alpha.source == "binance":
+        log.warning("no Binance symbol for %s: using the Lighter imbalance only", market.symbol)
+    sanity = SanityChecker(session, endpoints.lighter_base_url, market.market_id, market.price_decimals,
+                           lambda: feed.book, feed.resync, config.safety.sanity_check_interval_sec,
+                           config.safety.sanity_tolerance_bps)
+    status = StatusReporter(mm, client.sender, feed, binance, ws)
+    runtime = Runtime(config, market, client, reader, mm, ws, feed, binance, send_loop, sanity, status)
+
+    await _refresh_account(runtime)
+    await _cancel_leftovers(runtime, "start-up")
+    await _set_leverage(runtime)
+    return runtime
+
+
+async def _read_tier(reader: VenueReader) -> bool:
+    try:
+        premium = await reader.is_premium()
+    except VenueReadError as exc:
+        log.warning("account tier unknown (%s); pacing as premium (the stricter quota rules)", exc)
+        return True
+    log.info("account tier: %s", "premium (volume quota)" if premium else "standard (60 tx/min)")
+    return premium
+
+
+async def _refresh_account(rt: Runtime) -> None:
+    body = await rt.reader.account()
+    rt.mm.account.on_rest_account(body, time.monotonic_ns())
+
+
+async def _set_leverage(rt: Runtime) -> None:
+    trading = rt.config.trading
+    mode = ISOLATED_MARGIN if trading.margin_mode == "isolated" else CROSS_MARGIN
+    [result] = await rt.client.sender.send([UpdateLeverage(rt.market.market_id, trading.leverage, mode)])
+    if result.ok:
+        log.info("leverage set: %dx %s", trading.leverage, trading.margin_mode)
+    else:
+        log.warning("leverage not set (%s %s %s); continuing with the account's current setting",
+                    result.outcome.value, result.code, result.message)
+
+
+async def _cancel_leftovers(rt: Runtime, when: str) -> bool:
+    """Cancel every order of this market and confirm over REST; True when none is left."""
+    timeout = rt.config.safety.order_reconcile_timeout_sec
+    for attempt in range(1, SHUTDOWN_ATTEMPTS + 1):
+        try:
+            orders = await rt.reader.active_orders(rt.market.market_id)
+        except VenueReadError as exc:
+            log.warning("%s: cannot list open orders (%s), attempt %d", when, exc, attempt)
+            await asyncio.sleep(min(timeout * attempt, 5.0))
+            continue
+        if not orders:
+            log.info("%s: no open order on %s", when, rt.market.symbol)
+            return True
+        log.info("%s: cancelling %d open order(s) on %s", when, len(orders), rt.market.symbol)
+        [result] = await rt.client.sender.send([CancelAllOrders(rt.market.market_id)])
+        if not result.ok:
+            log.warning("%s: cancel-all %s (%s %s)", when, result.outcome.value, result.code, result.message)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            with contextlib.suppress(VenueReadError):
+                if not await rt.reader.active_orders(rt.market.market_id):
+                    log.info("%s: all orders confirmed cancelled", when)
+                    return True
+    log.error("%s: orders may still be open on %s after %d attempts", when, rt.market.symbol, SHUTDOWN_ATTEMPTS)
+    return False
+
+
+async def _supervise(rt: Runtime, stop: asyncio.Event, duration: float | None) -> int:
+    cfg = rt.config
+    sampler = ModelSampler(rt.mm.model, rt.binance)
+    rt.status.sampler = sampler
+    jobs: dict[str, Awaitable[None]] = {
+        "lighter-ws": rt.ws.run(),
+        "sampler": run_fixed_clock(cfg.vol_obi.step_ns, sampler.tick),
+        "send-loop": rt.send_loop.run(),
+        "housekeeping": _housekeeping(rt),
+        "order-poller": _order_poller(rt),
+        "account-refresh": _account_refresh(rt),
+        "sanity": rt.sanity.run(),
+        "status": rt.status.run(),
+    }
+    if rt.binance is not None:
+        jobs["binance"] = rt.binance.run()
+    tasks = {asyncio.create_task(job, name=name): name for name, job in jobs.items()}
+    stopper = asyncio.create_task(stop.wait(), name="stop-signal")
+    timer = asyncio.create_task(asyncio.sleep(duration if duration else 10**9), name="duration")
+    exit_status = EXIT_OK
+    try:
+        done, _ = await asyncio.wait({*tasks, stopper, timer}, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task in tasks:
+                exit_status = EXIT_FATAL
+                exc = task.exception() if not task.cancelled() else None
+                log.critical("task %s ended unexpectedly", tasks[task], exc_info=exc)
+            elif task is timer:
+                log.info("duration of %.0fs reached", duration)
+            else:
+                log.info("stop requested")
+    finally:
+        rt.mm.pause("shutdown")
+        for task in (*tasks, stopper, timer):
+            task.cancel()
+        await asyncio.wait({*tasks, stopper, timer}, timeout=10)
+    return exit_status
+
+
+async def _housekeeping(rt: Runtime) -> None:
+    """Timeouts, stuck slots and a periodic wake-up of the send loop (quotes move with time too)."""
+    interval = rt.config.performance.min_loop_interval
+    while True:
+        await asyncio.sleep(interval)
+        now = time.monotonic_ns()
+        lookups = rt.mm.orders.check_timeouts(now)
+        if lookups:
+            log.warning("%d order(s) overdue on the exchange: reconciling", len(lookups))
+            await _reconcile(rt)
+        rt.send_loop.wake()
+
+
+async def _order_poller(rt: Runtime) -> None:
+    base_ns = int(rt.config.safety.stale_order_poller_interval_sec * SEC)
+    while True:
+        channel = f"account_all_orders/{rt.mm.account.account_index}"
+        healthy = rt.ws.health(channel).subscribed
+        await asyncio.sleep(poll_interval_ns(base_ns, healthy) / SEC)
+        await _reconcile(rt)
+
+
+async def _reconcile(rt: Runtime) -> None:
+    snapshot_ns = time.monotonic_ns()
+    try:
+        raw = await rt.reader.active_orders(rt.market.market_id)
+    except VenueReadError as exc:
+        log.warning("reconcile skipped: %s", exc)
+        return
+    cancels = rt.mm.reconcile(rt.mm.account.parse_orders(raw), snapshot_ns)
+    if cancels:
+        results = await rt.client.sender.send(cancels)
+        rt.mm.on_results(results)
+
+
+async def _account_refresh(rt: Runtime) -> None:
+    while True:
+        await asyncio.sleep(ACCOUNT_REFRESH_S)
+        try:
+            await _refresh_account(rt)
+        except VenueReadError as exc:
+            log.warning("account refresh failed: %s", exc)
+
+
+async def _shutdown(rt: Runtime) -> None:
+    log.info("shutting down: cancelling every order on %s", rt.market.symbol)
+    try:
+        clean = await asyncio.wait_for(_cancel_leftovers(rt, "shutdown"), timeout=60)
+        if not clean:
+            log.error("SHUTDOWN INCOMPLETE: check open orders on %s manually", rt.market.symbol)
+    except Exception:
+        log.exception("shutdown cancel failed: check open orders on %s manually", rt.market.symbol)
+    closers = [rt.ws.close, *([rt.binance.close] if rt.binance is not None else []), rt.client.close]
+    for closer in closers:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(closer(), timeout=10)
