@@ -77,6 +77,8 @@ class LighterFeed:
             imbalance = self.book.imbalance(self._looking_depth)
             if mid is not None and imbalance is not None:
                 self._model.on_book(now, mid, imbalance)
+            else:  # one-sided book: no mid to sample or quote from
+                self._model.on_book_invalid(now)
             self._on_book(now)
         elif event.needs_resubscribe:
             counter = {BookEvent.GAP: "gaps", BookEvent.CROSSED: "crossed"}.get(event, "malformed")

@@ -1,0 +1,287 @@
+"""Local copy of one Lighter market's order book, fed with decoded WebSocket messages (sans-I/O).
+
+Rules (lighter-api.md 6.5, strategy-model.md 5.3):
+- snapshot vs update is decided by the message ``type`` only: ``subscribed/order_book`` replaces the
+  whole book, ``update/order_book`` applies absolute sizes (any zero size deletes the level);
+- continuity: each update's ``begin_nonce`` must equal the previous message's ``nonce`` (the snapshot
+  seeds the chain); ``offset`` is never used;
+- a nonce gap, a crossed book (best bid >= best ask) or a malformed message drops the book and marks it
+  invalid with a reason until the next snapshot; updates arriving meanwhile are ignored. The caller
+  resubscribes when ``on_message`` returns an event whose ``needs_resubscribe`` is true;
+- prices and sizes are parsed exactly into integer ticks and lots at the edge (no float round trip);
+- no I/O and no clock here: messages in, a ``BookEvent`` out.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any
+
+from book_side import EMPTY_TICK, MAX_DECIMALS, BookSide, PyBookSide
+
+logger = logging.getLogger(__name__)
+
+SideFactory = Callable[[bool], BookSide]
+
+SNAPSHOT_TYPE = "subscribed/order_book"
+UPDATE_TYPE = "update/order_book"
+NO_SNAPSHOT_REASON = "no snapshot received yet"
+
+
+class BookEvent(enum.Enum):
+    """What one message did to the book."""
+
+    SNAPSHOT = "snapshot"  # book replaced; valid
+    UPDATED = "updated"  # delta applied; valid
+    GAP = "gap"  # begin_nonce broke the chain; book dropped
+    CROSSED = "crossed"  # best bid >= best ask after applying; book dropped
+    MALFORMED = "malformed"  # unparseable message; book dropped
+    AWAITING_SNAPSHOT = "awaiting_snapshot"  # update ignored: the book is invalid until a snapshot
+    IGNORED = "ignored"  # not an order-book message of this market
+
+    @property
+    def needs_resubscribe(self) -> bool:
+        return self in (BookEvent.GAP, BookEvent.CROSSED, BookEvent.MALFORMED)
+
+
+@dataclass(frozen=True, slots=True)
+class BookTop:
+    """The best levels of each side as (tick, lots), best first."""
+
+    bids: tuple[tuple[int, int], ...]
+    asks: tuple[tuple[int, int], ...]
+
+
+def default_side_factory() -> SideFactory:
+    """CBookSide when the extension is built and LIGHTER_MM_PURE_PYTHON != "1", else PyBookSide.
+
+    The environment is read when called, not at import time.
+    """
+    if os.environ.get("LIGHTER_MM_PURE_PYTHON") != "1":
+        try:
+            from _vol_obi_fast import CBookSide
+        except ImportError:
+            logger.debug("_vol_obi_fast.CBookSide unavailable; using PyBookSide")
+        else:
+            return CBookSide
+    return PyBookSide
+
+
+@lru_cache(maxsize=32)
+def _band_terms(looking_depth: float | Fraction | str) -> tuple[int, int, int]:
+    """(q - p, q + p, 2q) for looking_depth = p/q, exactly."""
+    # str() of a float is its shortest repr, so 0.025 becomes exactly 1/40 rather than the binary double.
+    depth = Fraction(str(looking_depth)) if isinstance(looking_depth, float) else Fraction(looking_depth)
+    if not 0 < depth < 1:
+        raise ValueError(f"looking_depth must be in (0, 1), got {looking_depth!r}")
+    return depth.denominator - depth.numerator, depth.denominator + depth.numerator, 2 * depth.denominator
+
+
+def band_edges(mid_ticks2: int, looking_depth: float | Fraction | str) -> tuple[int, int]:
+    """Exclusive band edges (lo, hi) in ticks: lo = ceil(m(1 - d)), hi = floor(m(1 + d)), m = mid_ticks2 / 2.
+
+    Exact rational arithmetic, so a test oracle computing the same formula agrees at the edges.
+    """
+    below, above, denominator = _band_terms(looking_depth)
+    return -((-mid_ticks2 * below) // denominator), (mid_ticks2 * above) // denominator
+
+
+class LighterBook:
+    """The order book of one Lighter market, in integer price ticks and size lots."""
+
+    __slots__ = (
+        "_asks",
+        "_bids",
+        "_channels",
+        "_invalid_reason",
+        "_nonce",
+        "_price_scale",
+        "_size_scale",
+        "market_id",
+        "price_decimals",
+        "size_decimals",
+    )
+
+    def __init__(
+        self,
+        market_id: int,
+        price_decimals: int,
+        size_decimals: int,
+        side_factory: SideFactory | None = None,
+    ) -> None:
+        if type(market_id) is not int or market_id < 0:
+            raise ValueError(f"market_id must be a non-negative int, got {market_id!r}")
+        for name, decimals in (("price_decimals", price_decimals), ("size_decimals", size_decimals)):
+            if type(decimals) is not int or not 0 <= decimals <= MAX_DECIMALS:
+                raise ValueError(f"{name} must be an int in [0, {MAX_DECIMALS}], got {decimals!r}")
+        factory = side_factory if side_factory is not None else default_side_factory()
+        self.market_id = market_id
+        self.price_decimals = price_decimals
+        self.size_decimals = size_decimals
+        self._channels = frozenset((f"order_book:{market_id}", f"order_book/{market_id}"))
+        self._price_scale = 10**price_decimals
+        self._size_scale = 10**size_decimals
+        self._bids: BookSide = factory(True)
+        self._asks: BookSide = factory(False)
+        self._nonce: int | None = None
+        self._invalid_reason: str | None = NO_SNAPSHOT_REASON
+
+    # -- input ---------------------------------------------------------------------------------------
+
+    def on_message(self, message: Mapping[str, Any]) -> BookEvent:
+        """Feed one decoded WebSocket message, as the SDK's WsClient receives it."""
+        kind = message.get("type")
+        if kind == UPDATE_TYPE:
+            is_snapshot = False
+        elif kind == SNAPSHOT_TYPE:
+            is_snapshot = True
+        else:
+            return BookEvent.IGNORED
+        channel = message.get("channel")
+        if channel is not None and (type(channel) is not str or channel not in self._channels):
+            return BookEvent.IGNORED
+        order_book = message.get("order_book")
+        if type(order_book) is not dict and not isinstance(order_book, Mapping):
+            if not is_snapshot and self._invalid_reason is not None:
+                return BookEvent.AWAITING_SNAPSHOT
+            return self._drop(BookEvent.MALFORMED, f"message without an order_book object: {kind}")
+        if is_snapshot:
+            return self.apply_snapshot(order_book)
+        return self.apply_update(order_book)
+
+    def apply_snapshot(self, order_book: Mapping[str, Any]) -> BookEvent:
+        """Replace the whole book from the ``order_book`` object of a ``subscribed/order_book`` message."""
+        nonce = order_book.get("nonce")
+        if type(nonce) is not int:
+            return self._drop(BookEvent.MALFORMED, f"snapshot nonce is not an int: {nonce!r}")
+        bids, asks = order_book.get("bids"), order_book.get("asks")
+        if bids is None or asks is None:
+            return self._drop(BookEvent.MALFORMED, "snapshot without bids or asks")
+        try:
+            self._bids.replace_levels(bids, self.price_decimals, self.size_decimals)
+            self._asks.replace_levels(asks, self.price_decimals, self.size_decimals)
+        except (TypeError, ValueError) as exc:
+            return self._drop(BookEvent.MALFORMED, f"malformed snapshot: {exc}")
+        self._nonce = nonce
+        self._invalid_reason = None
+        return self._check_crossed(BookEvent.SNAPSHOT)
+
+    def apply_update(self, order_book: Mapping[str, Any]) -> BookEvent:
+        """Apply the ``order_book`` object of an ``update/order_book`` message (absolute sizes)."""
+        if self._invalid_reason is not None:
+            return BookEvent.AWAITING_SNAPSHOT
+        begin_nonce, nonce = order_book.get("begin_nonce"), order_book.get("nonce")
+        if type(begin_nonce) is not int or type(nonce) is not int:
+            return self._drop(BookEvent.MALFORMED, f"update nonces are not ints: {begin_nonce!r}, {nonce!r}")
+        if begin_nonce != self._nonce:
+            return self._drop(BookEvent.GAP, f"nonce gap: begin_nonce {begin_nonce} != previous nonce {self._nonce}")
+        try:
+            self._bids.apply_levels(order_book.get("bids", ()), self.price_decimals, self.size_decimals)
+            self._asks.apply_levels(order_book.get("asks", ()), self.price_decimals, self.size_decimals)
+        except (TypeError, ValueError) as exc:
+            return self._drop(BookEvent.MALFORMED, f"malformed update: {exc}")
+        self._nonce = nonce
+        return self._check_crossed(BookEvent.UPDATED)
+
+    def invalidate(self, reason: str) -> None:
+        """Drop the book until the next snapshot (e.g. the socket closed or a sanity check failed)."""
+        self._drop(BookEvent.IGNORED, reason)
+
+    def _check_crossed(self, event: BookEvent) -> BookEvent:
+        best_bid, best_ask = self._bids.best(), self._asks.best()
+        if best_bid != EMPTY_TICK and best_ask != EMPTY_TICK and best_bid >= best_ask:
+            return self._drop(BookEvent.CROSSED, f"crossed: best bid tick {best_bid} >= best ask tick {best_ask}")
+        return event
+
+    def _drop(self, event: BookEvent, reason: str) -> BookEvent:
+        self._bids.clear()
+        self._asks.clear()
+        self._nonce = None
+        self._invalid_reason = reason
+        return event
+
+    # -- state ---------------------------------------------------------------------------------------
+
+    @property
+    def valid(self) -> bool:
+        """True when the book is synced and not crossed (one side may still be empty)."""
+        return self._invalid_reason is None
+
+    @property
+    def invalid_reason(self) -> str | None:
+        return self._invalid_reason
+
+    @property
+    def nonce(self) -> int | None:
+        """The nonce of the last applied message; None while invalid."""
+        return self._nonce
+
+    @property
+    def bids(self) -> BookSide:
+        return self._bids
+
+    @property
+    def asks(self) -> BookSide:
+        return self._asks
+
+    @property
+    def best_bid_tick(self) -> int:
+        """Best bid in ticks, EMPTY_TICK (-1) when there is none."""
+        return self._bids.best()
+
+    @property
+    def best_ask_tick(self) -> int:
+        """Best ask in ticks, EMPTY_TICK (-1) when there is none."""
+        return self._asks.best()
+
+    @property
+    def mid_ticks2(self) -> int | None:
+        """best_bid_tick + best_ask_tick (twice the mid, exact), or None unless valid with both sides."""
+        best_bid, best_ask = self._bids.best(), self._asks.best()
+        if self._invalid_reason is not None or best_bid == EMPTY_TICK or best_ask == EMPTY_TICK:
+            return None
+        return best_bid + best_ask
+
+    @property
+    def mid(self) -> float | None:
+        """Mid price in USD, or None unless valid with both sides."""
+        mid_ticks2 = self.mid_ticks2
+        return None if mid_ticks2 is None else mid_ticks2 / (2 * self._price_scale)
+
+    def band_edges(self, looking_depth: float | Fraction | str) -> tuple[int, int] | None:
+        """Exclusive OBI band edges (lo, hi) in ticks around the current mid, or None without a mid."""
+        mid_ticks2 = self.mid_ticks2
+        return None if mid_ticks2 is None else band_edges(mid_ticks2, looking_depth)
+
+    def imbalance_lots(self, looking_depth: float | Fraction | str) -> int | None:
+        """S_bid - S_ask in lots inside the band (strategy-model.md 5.3), or None without a mid."""
+        mid_ticks2 = self.mid_ticks2
+        if mid_ticks2 is None:
+            return None
+        below, above, denominator = _band_terms(looking_depth)
+        # lo = ceil(m(1 - d)) and hi = floor(m(1 + d)) as in band_edges, inlined on this per-sample path.
+        return self._bids.band_sum(-((-mid_ticks2 * below) // denominator)) - self._asks.band_sum(
+            (mid_ticks2 * above) // denominator
+        )
+
+    def imbalance(self, looking_depth: float | Fraction | str) -> float | None:
+        """S_bid - S_ask in base-asset units inside the band, or None without a mid."""
+        lots = self.imbalance_lots(looking_depth)
+        return None if lots is None else lots / self._size_scale
+
+    def top(self, depth: int) -> BookTop:
+        """The best `depth` levels per side, for sanity checks and logs."""
+        return BookTop(bids=tuple(self._bids.levels(depth)), asks=tuple(self._asks.levels(depth)))
+
+    def __repr__(self) -> str:
+        state = "valid" if self.valid else f"invalid ({self._invalid_reason})"
+        return (
+            f"LighterBook(market_id={self.market_id}, {state}, bid={self.best_bid_tick}, "
+            f"ask={self.best_ask_tick}, nonce={self._nonce})"
+        )

@@ -1,0 +1,104 @@
+# Stale-order reconciliation: tracked slots versus the exchange's order list -> what to cancel, clear,
+# update, and when mismatches in a row must pause quoting.
+#
+# Rules (strategy-model.md §11.2 E4, E10, E11; SPEC "Safety"):
+# - A live exchange order that matches no tracked slot (by client order index, then exchange order index)
+#   is unknown to us and is cancelled (by its exchange order index).
+# - A tracked order the exchange reports terminal is cleared at once (proven).
+# - A tracked order absent from the list is cleared only when the list was taken at least `grace_ns`
+#   after the slot's last send or state change: a just-sent order may not be visible yet (E10).
+# - Reports of tracked orders are returned as updates for orders.on_order_report (PLACING -> LIVE etc.).
+# - A reconcile that cancels or clears anything is a mismatch; `debounce_count` mismatches in a row pause
+#   quoting; a clean reconcile resets the count. Orders still inside the grace period are not mismatches.
+# Pure: the exchange list comes in already parsed and filtered to this market.
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ids import OrderIndex
+from order_state import SlotState, StatusClass, classify_status
+from orders import OrderReport, OrderSlot, SlotKey, match_report
+
+SEC = 1_000_000_000
+DEFAULT_GRACE_NS = 10 * SEC  # well above the ~200 ms Standard maker latency (Hummingbot uses 10 s)
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileResult:
+    cancel_unknown: tuple[OrderIndex, ...]  # live on the exchange, not ours as far as we know
+    clear: tuple[SlotKey, ...]  # gone: proven terminal, or absent beyond the grace period
+    updates: tuple[tuple[SlotKey, OrderReport], ...]  # live reports of tracked orders, to apply
+    within_grace: tuple[SlotKey, ...]  # absent but too recent to judge
+    needs_lookup: tuple[SlotKey, ...]  # reported with an unknown status: treated as live, ask again
+
+    @property
+    def clean(self) -> bool:
+        return not self.cancel_unknown and not self.clear
+
+
+def reconcile_orders(
+    slots: Mapping[SlotKey, OrderSlot],
+    exchange_orders: Sequence[OrderReport],
+    *,
+    snapshot_ns: int,
+    grace_ns: int = DEFAULT_GRACE_NS,
+) -> ReconcileResult:
+    """Compare tracked slots with the exchange's orders of this market, taken at `snapshot_ns`."""
+    tracked = [slot for slot in slots.values() if slot.state is not SlotState.IDLE]
+    seen: set[SlotKey] = set()
+    cancel: list[OrderIndex] = []
+    clear: list[SlotKey] = []
+    updates: list[tuple[SlotKey, OrderReport]] = []
+    lookups: list[SlotKey] = []
+    for report in exchange_orders:
+        status = classify_status(report.status)
+        key = match_report(tracked, report)
+        if key is None:
+            if status is not StatusClass.TERMINAL and report.order_index not in cancel:
+                cancel.append(report.order_index)
+            continue
+        seen.add(key)
+        if status is StatusClass.TERMINAL:
+            clear.append(key)
+            continue
+        updates.append((key, report))
+        if status is StatusClass.UNKNOWN:
+            lookups.append(key)
+    within_grace: list[SlotKey] = []
+    for slot in tracked:
+        if slot.key in seen:
+            continue
+        if snapshot_ns - slot.since_ns >= grace_ns:
+            clear.append(slot.key)
+        else:
+            within_grace.append(slot.key)
+    return ReconcileResult(
+        cancel_unknown=tuple(cancel),
+        clear=tuple(clear),
+        updates=tuple(updates),
+        within_grace=tuple(within_grace),
+        needs_lookup=tuple(lookups),
+    )
+
+
+class MismatchDebouncer:
+    """Counts mismatching reconciles in a row (`safety.stale_order_debounce_count`)."""
+
+    def __init__(self, debounce_count: int) -> None:
+        if debounce_count < 1:
+            raise ValueError(f"debounce_count must be >= 1: {debounce_count}")
+        self._limit = debounce_count
+        self.consecutive = 0
+
+    def observe(self, result: ReconcileResult) -> bool:
+        """True when quoting must pause."""
+        self.consecutive = 0 if result.clean else self.consecutive + 1
+        return self.consecutive >= self._limit
+
+
+def poll_interval_ns(base_interval_ns: int, order_channel_healthy: bool) -> int:
+    """The poller runs faster while the account-orders channel is down: it is then the only source."""
+    if order_channel_healthy:
+        return base_interval_ns
+    return max(SEC // 2, base_interval_ns // 3)

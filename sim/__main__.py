@@ -1,0 +1,78 @@
+# python -m sim: run the Lighter and Binance simulators standalone until SIGINT/SIGTERM.
+#
+#   python -m sim --host 127.0.0.1 --lighter-port 8900 --binance-port 8901 --seed 7 --lighter-lag-ms 300
+#
+# Rules: every scalar field of MarketParams is a --kebab-case option with its default; the base URLs are
+# printed (one per line, "name url") once both servers listen; the exit is clean on either signal.
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import signal
+import sys
+
+from sim.market_params import MarketParams
+from sim.runner import SimConfig, Simulator
+
+_SCALARS = (int, float, bool)
+
+
+def _market_fields() -> list[dataclasses.Field[object]]:
+    defaults = MarketParams()
+    return [f for f in dataclasses.fields(MarketParams) if isinstance(getattr(defaults, f.name), _SCALARS)]
+
+
+def parse_args(argv: list[str] | None = None) -> SimConfig:
+    parser = argparse.ArgumentParser(prog="python -m sim", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--lighter-port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--binance-port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-market", action="store_true", help="no synthetic market (an empty Lighter book)")
+    parser.add_argument("--no-binance", action="store_true", help="do not serve the Binance venue")
+    parser.add_argument("--log-level", default="INFO")
+    market = parser.add_argument_group("market parameters (sim.market_params.MarketParams)")
+    defaults = MarketParams()
+    for field in _market_fields():
+        default = getattr(defaults, field.name)
+        market.add_argument(f"--{field.name.replace('_', '-')}", dest=f"market_{field.name}",
+                            type=type(default), default=default, help=f"default {default}")
+    args = parser.parse_args(argv)
+    overrides = {f.name: getattr(args, f"market_{f.name}") for f in _market_fields()}
+    try:
+        params = dataclasses.replace(defaults, **overrides)
+    except ValueError as exc:
+        parser.error(str(exc))
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return SimConfig(host=args.host, lighter_port=args.lighter_port, binance_port=args.binance_port,
+                     seed=args.seed, with_market=not args.no_market,
+                     with_binance=not (args.no_binance or args.no_market), market_params=params)
+
+
+async def serve(config: SimConfig) -> None:
+    simulator = Simulator(config)
+    await simulator.start()
+    print(f"lighter_rest {simulator.lighter_url}", flush=True)
+    print(f"lighter_ws {simulator.lighter_ws_url}", flush=True)
+    if simulator.binance_rest_url is not None:
+        print(f"binance_rest {simulator.binance_rest_url}", flush=True)
+        print(f"binance_ws {simulator.binance_ws_url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await simulator.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    asyncio.run(serve(parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
