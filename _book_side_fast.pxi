@@ -12,11 +12,17 @@
 # - decimal strings are parsed exactly into scaled integers (no float); anything but ASCII digits with
 #   an optional single '.' raises ValueError, as does precision finer than the grid (non-zero digits
 #   beyond `decimals`) or a value above 2**63 - 1.
+from cpython.dict cimport PyDict_GetItemWithError
 from cpython.number cimport PyNumber_Index
-from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from cpython.ref cimport PyObject
+from cpython.unicode cimport PyUnicode_DATA, PyUnicode_GET_LENGTH
 from libc.stdint cimport INT64_MAX, int64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memmove
+
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object text)
 
 cdef int _MAX_DECIMALS = 18
 cdef int64_t[19] _POW10
@@ -42,7 +48,10 @@ cdef int64_t _parse_scaled(object text, int decimals) except -1:
     cdef int64_t scale
     if type(text) is not str:
         raise ValueError(f"expected a decimal string, got {text!r}")
-    chars = PyUnicode_AsUTF8AndSize(text, &length)
+    if not PyUnicode_IS_ASCII(text):  # ASCII strings store their bytes inline: no UTF-8 conversion call
+        raise ValueError(f"malformed decimal {text!r}")
+    chars = <const char*>PyUnicode_DATA(text)
+    length = PyUnicode_GET_LENGTH(text)
     for index in range(length):
         byte = <unsigned char>chars[index]
         if byte == 46:  # '.'
@@ -94,14 +103,20 @@ cdef int _check_decimals(object decimals) except -1:
     return whole
 
 
+cdef inline object _level_field(dict level, str name):
+    # PyDict_GetItemWithError returns a borrowed reference (no dict.get method call); missing -> None.
+    cdef PyObject* found = PyDict_GetItemWithError(level, name)
+    return None if found == NULL else <object>found
+
+
 cdef int _read_level(object level, int price_decimals, int size_decimals,
                      int64_t* tick, int64_t* lots) except -1:
     """Parse one venue level: a {"price", "size"} mapping or a (price, size) pair of strings."""
     cdef object price_text
     cdef object size_text
     if isinstance(level, dict):
-        price_text = (<dict>level).get("price")
-        size_text = (<dict>level).get("size")
+        price_text = _level_field(<dict>level, "price")
+        size_text = _level_field(<dict>level, "size")
     elif (isinstance(level, tuple) or isinstance(level, list)) and len(level) == 2:
         price_text = level[0]
         size_text = level[1]
@@ -139,12 +154,25 @@ cdef int64_t _sum_sizes_checked(const int64_t* sizes, Py_ssize_t start, Py_ssize
 
 
 cdef inline int64_t _sum_sizes_plain(const int64_t* sizes, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
-    # Branch-free so the C compiler vectorises it; only called when no overflow is possible.
-    cdef int64_t total = 0
-    cdef Py_ssize_t index
-    for index in range(start, stop):
-        total += sizes[index]
-    return total
+    # Only called when no overflow is possible. Eight independent accumulators let the C compiler keep
+    # several vector additions in flight (one accumulator would serialise on its add latency).
+    cdef int64_t total0 = 0, total1 = 0, total2 = 0, total3 = 0
+    cdef int64_t total4 = 0, total5 = 0, total6 = 0, total7 = 0
+    cdef Py_ssize_t index = start
+    while index + 8 <= stop:
+        total0 += sizes[index]
+        total1 += sizes[index + 1]
+        total2 += sizes[index + 2]
+        total3 += sizes[index + 3]
+        total4 += sizes[index + 4]
+        total5 += sizes[index + 5]
+        total6 += sizes[index + 6]
+        total7 += sizes[index + 7]
+        index += 8
+    while index < stop:
+        total0 += sizes[index]
+        index += 1
+    return ((total0 + total1) + (total2 + total3)) + ((total4 + total5) + (total6 + total7))
 
 
 cdef class CBookSide:
@@ -190,7 +218,6 @@ cdef class CBookSide:
         cdef Py_ssize_t high = self._count  # every index >= high holds a key >= key
         cdef Py_ssize_t low = 0
         cdef Py_ssize_t step = 1
-        cdef Py_ssize_t middle
         while high - step >= 0:
             if self._keys[high - step] < key:
                 low = high - step + 1
@@ -347,13 +374,30 @@ cdef class CBookSide:
         Parsing and storing happen level by level in C. On a malformed level ValueError is raised and
         the levels before it stay applied: the caller must drop the side (LighterBook does).
         """
+        self._apply_levels(levels, _check_decimals(price_decimals), _check_decimals(size_decimals))
+
+    cdef int _apply_levels(self, object levels, int price_places, int size_places) except -1:
+        """apply_levels with decimals already checked (LighterBook's core calls this directly)."""
         cdef int64_t tick
         cdef int64_t lots
-        cdef int price_places = _check_decimals(price_decimals)
-        cdef int size_places = _check_decimals(size_decimals)
+        if type(levels) is list:  # what a JSON decoder yields: Cython walks it by index, no iterator
+            for level in <list>levels:
+                _read_level(level, price_places, size_places, &tick, &lots)
+                self._store(tick, lots)
+            return 0
         for level in levels:
             _read_level(level, price_places, size_places, &tick, &lots)
             self._store(tick, lots)
+        return 0
+
+    cdef inline int64_t _best_tick(self) noexcept:
+        return -1 if self._count == 0 else self._keys[self._count - 1] * self._sign
+
+    cdef int64_t _band_sum_to(self, int64_t edge) except -1:
+        """band_sum for an edge already in int64."""
+        if edge < -1:
+            edge = -1
+        return self._sum_range(self._upper_bound(edge * self._sign), self._count)
 
     def replace_levels(self, object levels, object price_decimals, object size_decimals) -> None:
         """Replace the whole side with venue levels (a snapshot), in any order; zero sizes are skipped.

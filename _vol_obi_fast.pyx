@@ -6,3 +6,4 @@ tests run one suite against both. The classes live in include files to keep each
 """
 include "_model_fast.pxi"
 include "_book_side_fast.pxi"
+include "_lighter_book_fast.pxi"

@@ -24,6 +24,7 @@ import aiohttp
 import msgspec
 
 from binance_book import BinanceDepthSync, DepthEvent, SyncAction
+from binance_market import BinanceMarket, binance_symbol, market_for
 from binance_snapshot import PacerSettings, SnapshotError, SnapshotPacer, fetch_snapshot
 from orderbook import SideFactory
 from reconnect import BackoffPolicy, WatchdogTimeout
@@ -32,42 +33,6 @@ from ws_connection import ConnectionSettings, Frames, ReconnectingWebSocket, Sle
 log = logging.getLogger(__name__)
 
 ClockNs = Callable[[], int]
-
-# ---- symbols ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BinanceMarket:
-    symbol: str  # upper case, e.g. BTCUSDT
-    price_decimals: int  # integer price grid 10**-price_decimals (the tick size is 0.1 for BTCUSDT)
-    size_decimals: int
-
-
-# Lighter symbol -> Binance perp, where the default rule (symbol + USDT) does not hold. None: no perp.
-SYMBOL_EXCEPTIONS: dict[str, str | None] = {}
-
-KNOWN_MARKETS: dict[str, BinanceMarket] = {
-    "BTCUSDT": BinanceMarket("BTCUSDT", 1, 3),
-    "ETHUSDT": BinanceMarket("ETHUSDT", 2, 3),
-}
-
-
-def binance_symbol(lighter_symbol: str, override: str = "") -> str | None:
-    """The Binance perp for a Lighter symbol (BTC -> BTCUSDT); `override` (config) wins; None: no market."""
-    if override:
-        return override.upper()
-    key = lighter_symbol.upper()
-    if key in SYMBOL_EXCEPTIONS:
-        return SYMBOL_EXCEPTIONS[key]
-    return f"{key}USDT"
-
-
-def market_for(symbol: str) -> BinanceMarket:
-    try:
-        return KNOWN_MARKETS[symbol.upper()]
-    except KeyError:
-        raise ValueError(f"no price/size grid known for {symbol}; pass a BinanceMarket explicitly") from None
-
 
 # ---- decoding --------------------------------------------------------------------------------------------
 
@@ -96,6 +61,17 @@ def decode_depth_frame(raw: str | bytes) -> tuple[str, DepthEvent]:
     """(symbol, event) of a combined-stream depthUpdate frame; raises msgspec errors for anything else."""
     data = _depth_decoder.decode(raw).data
     return data.s, DepthEvent(data.U, data.u, data.pu, data.E, data.b, data.a)
+
+
+def next_sample_deadline(deadline_ns: int, now_ns: int, step_ns: int) -> int:
+    """The sampling boundary after `deadline_ns` on the grid deadline + k*step, skipping those already past.
+
+    After a stall the missed boundaries are not sampled in a burst: time passed without observations.
+    """
+    following = deadline_ns + step_ns
+    if following <= now_ns:
+        following += ((now_ns - following) // step_ns + 1) * step_ns
+    return following
 
 
 # ---- settings and health ---------------------------------------------------------------------------------
@@ -136,13 +112,16 @@ class BinanceFeedSettings:
 
     @classmethod
     def from_config(cls, config: Any, lighter_symbol: str, **overrides: Any) -> BinanceFeedSettings | None:
-        """From utils.Config; None when alpha.source is "none" or the symbol has no Binance perp."""
+        """From utils.Config; None when alpha.source is "none" or the symbol has no Binance perp.
+
+        Symbols outside binance_market.KNOWN_MARKETS need `market=` (e.g. from binance_snapshot.fetch_market).
+        """
         alpha = config.alpha
         symbol = binance_symbol(lighter_symbol, alpha.binance_symbol)
         if alpha.source == "none" or symbol is None:
             return None
         values: dict[str, Any] = {
-            "market": market_for(symbol),
+            "market": overrides.pop("market", None) or market_for(symbol),
             "ws_url": config.endpoints.binance_ws_url,
             "rest_url": config.endpoints.binance_rest_url,
             "looking_depth": alpha.looking_depth,
@@ -180,6 +159,7 @@ class BinanceFeedHealth:
     replayed_events: int
     samples: int
     last_update_id: int | None
+    coverage: tuple[float, float] | None  # (bid, ask) reach of the last snapshot, fraction of mid
 
 
 @dataclass
@@ -208,6 +188,7 @@ class BinanceObiFeed:
         rng: random.Random | None = None,
         sleep: Sleep = asyncio.sleep,
         clock_ns: ClockNs = time.monotonic_ns,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         market = settings.market
@@ -218,6 +199,7 @@ class BinanceObiFeed:
         self._session = session
         self._sleep = sleep
         self._clock_ns = clock_ns
+        self._wall_clock = wall_clock
         rng = rng or random.Random()
         self._pacer = SnapshotPacer(settings.pacer, random.Random(rng.random()))
         self._conn = ReconnectingWebSocket(
@@ -270,6 +252,7 @@ class BinanceObiFeed:
     def health(self) -> BinanceFeedHealth:
         now = self._clock_ns()
         counters, sync_counters = self._counters, self.sync.counters
+        report = self.sync.last_report
         age = None if self._last_event_ns is None else (now - self._last_event_ns) / 1e9
         return BinanceFeedHealth(
             connected=self._conn.connected,
@@ -288,6 +271,7 @@ class BinanceObiFeed:
             replayed_events=sync_counters.replayed_events,
             samples=counters.samples,
             last_update_id=self.sync.last_final_id,
+            coverage=None if report is None else (report.bid_coverage, report.ask_coverage),
         )
 
     @property
@@ -420,15 +404,16 @@ class BinanceObiFeed:
             self._pacer.on_request(self._now_s())
             self._counters.snapshots_requested += 1
             try:
-                snapshot = await fetch_snapshot(session, settings.rest_url, settings.market.symbol,
-                                                settings.pacer.limit)
+                fetched = await fetch_snapshot(session, settings.rest_url, settings.market.symbol,
+                                               settings.pacer.limit)
             except SnapshotError as exc:
                 self._counters.snapshot_failures += 1
                 self._pacer.on_failure(self._now_s(), exc.retry_after_s)
                 log.warning("binance %s: %s", settings.market.symbol, exc)
                 self._act(self.sync.on_snapshot_failed())
                 continue
-            action = self.sync.on_snapshot(snapshot)
+            self._pacer.on_reported_weight(self._now_s(), fetched.used_weight, self._wall_clock())
+            action = self.sync.on_snapshot(fetched.snapshot)
             if action is SyncAction.SYNCED:
                 self._pacer.on_success()
             elif action is SyncAction.FETCH_SNAPSHOT:
@@ -436,17 +421,16 @@ class BinanceObiFeed:
             self._act(action)
 
     async def _sampler(self) -> None:
+        """Real-time loop (asyncio.sleep); tests with a fake clock call `sample()` directly."""
         step = self.settings.step_ns
-        next_ns = self._clock_ns() + step
+        deadline = self._clock_ns() + step
         while True:
-            wait_ns = next_ns - self._clock_ns()
+            wait_ns = deadline - self._clock_ns()
             if wait_ns > 0:
                 await asyncio.sleep(wait_ns / 1e9)
             now = self._clock_ns()
             self.sample(now)
-            next_ns += step
-            if next_ns <= now:  # fell behind (loop stall): skip the missed boundaries, keep the grid
-                next_ns += ((now - next_ns) // step + 1) * step
+            deadline = next_sample_deadline(deadline, now, step)
 
     def _now_s(self) -> float:
         return self._clock_ns() / 1e9

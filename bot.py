@@ -119,7 +119,9 @@ class MarketMaker:
         self.last_quote: tuple[int, int] | None = None
         self._last_fair_tick = 0.0
         self._book_event_ns: int | None = None
-        self._pending_tick_ns: int | None = None
+        self._last_tick_ns: int | None = None  # the newest book frame
+        self._tick_pending = False  # a book frame arrived since the last plan
+        self._sent_tick_ns: int | None = None  # the newest book frame behind the send in flight
 
     # ---- pause reasons ------------------------------------------------------------------------------------
 
@@ -188,17 +190,24 @@ class MarketMaker:
         intents = self.orders.plan(targets, fair_tick=fair_tick, quota=self.quota(),
                                    position_lots=self.account.position_lots, max_quota_ops=max_quota_ops,
                                    now_ns=now, now_ms=self._wall_ms())
-        if intents and self._pending_tick_ns is not None:
-            self.stats.tick_to_order_ms.append((now - self._pending_tick_ns) / 1e6)
-            del self.stats.tick_to_order_ms[:-5000]
-        self._pending_tick_ns = None
+        self._sent_tick_ns = self._last_tick_ns if intents and self._tick_pending else None
+        self._tick_pending = False
         return intents
 
     def on_book_tick(self, now_ns: int) -> None:
-        if self._pending_tick_ns is None:
-            self._pending_tick_ns = now_ns
+        self._last_tick_ns = now_ns
+        self._tick_pending = True
 
     # ---- outcomes -------------------------------------------------------------------------------------------
+
+    def on_send_loop_results(self, results: Sequence[SendResult]) -> None:
+        """Results of a send planned by ``compute_ops``: also measures tick-to-order."""
+        tick, self._sent_tick_ns = self._sent_tick_ns, None
+        written = results[0].written_ns if results else None
+        if tick is not None and written is not None:  # book frame received -> signed tx on the socket
+            self.stats.tick_to_order_ms.append((written - tick) / 1e6)
+            del self.stats.tick_to_order_ms[:-5000]
+        self.on_results(results)
 
     def on_results(self, results: Sequence[SendResult]) -> None:
         now = self._clock_ns()

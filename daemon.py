@@ -86,7 +86,7 @@ async def _start(config: Config, symbol: str, creds: Credentials, session: aioht
     market = await fetch_market(session, endpoints.lighter_base_url, symbol)
     log.info("market %s: id %d, tick %s, lot %s, min %d lots / $%.2f", market.symbol, market.market_id,
              market.tick_size, market.lot_size, market.min_base_lots, market.min_quote_micro_usd / 1e6)
-    log.info("model core: %s", describe_implementation())
+    log.info("%s", describe_implementation())
     warning = requote_threshold_warning(config.trading.default_quote_update_threshold_bps,
                                         config.vol_obi.min_half_spread_bps)
     if warning:
@@ -101,7 +101,7 @@ async def _start(config: Config, symbol: str, creds: Credentials, session: aioht
 
     premium = await _read_tier(reader)
     pacer = Pacer(config.performance.rate_limit_send_interval, premium=premium)
-    send_loop = SendLoop(client.sender, pacer, mm.compute_ops, mm.on_results, mm.rate_limited_delay_s)
+    send_loop = SendLoop(client.sender, pacer, mm.compute_ops, mm.on_send_loop_results, mm.rate_limited_delay_s)
 
     def on_book(now_ns: int) -> None:
         mm.on_book_tick(now_ns)

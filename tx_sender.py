@@ -55,6 +55,7 @@ class SendResult:
     tx_hashes: tuple[str, ...] = ()
     volume_quota_remaining: int | None = None
     via: str = ""
+    written_ns: int | None = None  # monotonic time the signed transaction was handed to the socket
 
     @property
     def ok(self) -> bool:
@@ -93,6 +94,7 @@ def classify_reply(http_status: int, body: dict[str, Any]) -> Reply:
 
 class Transport(Protocol):
     name: str
+    last_write_ns: int | None
 
     def available(self) -> bool: ...
 
@@ -107,6 +109,7 @@ class RestTransport:
     def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
         self._session = session
         self._base = base_url.rstrip("/")
+        self.last_write_ns: int | None = None
 
     def available(self) -> bool:
         return not self._session.closed
@@ -119,6 +122,7 @@ class RestTransport:
             url = f"{self._base}/api/v1/sendTxBatch"
             form = {"tx_types": json.dumps([s.tx_type for s in signed]),
                     "tx_infos": json.dumps([s.tx_info for s in signed])}
+        self.last_write_ns = time.monotonic_ns()
         try:
             async with self._session.post(url, data=form, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
                 text = await resp.text()
@@ -253,9 +257,9 @@ class TxSender:
             raise
         self.stats.send_latency_ms.append((time.perf_counter() - started) * 1e3)
         del self.stats.send_latency_ms[:-1000]
-        return self._settle(intents, reply, transport.name)
+        return self._settle(intents, reply, transport.name, transport.last_write_ns)
 
-    def _settle(self, intents: tuple[TxIntent, ...], reply: Reply, via: str) -> SendResult:
+    def _settle(self, intents: tuple[TxIntent, ...], reply: Reply, via: str, written_ns: int | None) -> SendResult:
         if reply.volume_quota_remaining is not None:
             self.volume_quota_remaining = reply.volume_quota_remaining
         if reply.code is not None:
@@ -278,7 +282,7 @@ class TxSender:
             log.warning("send outcome %s (%s): code=%s %s; nonce will be re-seeded", reply.outcome.value, via,
                         reply.code, reply.message)
         return SendResult(reply.outcome, intents, reply.code, reply.message, reply.tx_hashes,
-                          reply.volume_quota_remaining, via)
+                          reply.volume_quota_remaining, via, written_ns)
 
 
 class WsTxTransport:
@@ -297,6 +301,7 @@ class WsTxTransport:
         self._ids = itertools.count(1)
         self._reader: asyncio.Task[None] | None = None
         self.late_replies = 0
+        self.last_write_ns: int | None = None
 
     def available(self) -> bool:
         return self._ws is not None and self._reader is not None and not self._reader.done()
@@ -329,6 +334,7 @@ class WsTxTransport:
                               "tx_infos": json.dumps([s.tx_info for s in signed])}}
         try:
             await self._ws.send(json.dumps(frame))
+            self.last_write_ns = time.monotonic_ns()
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             return Reply(Outcome.UNKNOWN, None, f"no reply within {timeout:.1f}s")

@@ -183,6 +183,8 @@ class ReconnectingWebSocket:
             ) as ws:
                 opened_at = self._clock()
                 self._ws = ws
+                if self._stopping:  # close() came during the handshake
+                    return None
                 self._connected_at = opened_at
                 self._connects += 1
                 log.info("%s: connected to %s", self._name, url)

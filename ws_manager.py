@@ -6,10 +6,10 @@
 # are re-subscribed with a fresh token `token_renew_margin_s` before expiry, on the same connection, with
 # no unsubscribe in between (no gap): a live subscription answers 30003 "Already Subscribed" and goes on,
 # one the server ended at expiry restarts with a snapshot; later reconnects use the fresh token.
-# Application pings are answered; protocol pings are websockets'
-# keepalive at `ping_interval`. A channel silent beyond its receive timeout is re-subscribed; a connection
-# silent beyond the shortest timeout is dropped and reconnected; every reconnect re-subscribes everything
-# and first tells each channel's `on_reset` that its stream broke.
+# Application pings are answered; protocol pings are websockets' keepalive at `ping_interval`. A channel
+# silent beyond its receive timeout is re-subscribed; a connection silent beyond the shortest timeout is
+# dropped and reconnected; every reconnect re-subscribes everything and first tells each channel's
+# `on_reset` that its stream broke. Frames are decoded with msgspec (untyped: handlers get plain dicts).
 from __future__ import annotations
 
 import asyncio
@@ -21,6 +21,8 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from reconnect import BackoffPolicy, RetryableError, ServerShutdown, WatchdogTimeout
 from ws_channels import (
@@ -43,6 +45,8 @@ from ws_connection import (
 )
 
 log = logging.getLogger(__name__)
+
+_decode = msgspec.json.Decoder().decode
 
 # Error codes that only confirm what the client already knows (lighter-api.md §10).
 ALREADY_SUBSCRIBED = 30003
@@ -244,8 +248,8 @@ class LighterWsManager:
         state = self._state
         state.last_frame_at = now
         try:
-            msg = json.loads(raw)
-        except ValueError:
+            msg = _decode(raw)
+        except msgspec.DecodeError:
             state.bad_frames += 1
             log.warning("lighter-ws: non-JSON frame skipped: %.200r", raw)
             return None
@@ -258,7 +262,8 @@ class LighterWsManager:
             state.pings_answered += 1
             return ('{"type":"pong"}',)
         if kind == "connected":
-            return self._subscribe_all(now)
+            # A late greeting after the hello timeout already subscribed everything changes nothing.
+            return self._subscribe_all(now) if state.hello_deadline is not None else None
         if kind == "shutdown":
             raise ServerShutdown(f"server shutdown notice: {msg.get('close_in_ms')} ms")
         if kind in ("pong", "unsubscribed"):

@@ -12,8 +12,10 @@ Rules:
   15 % of them deletions, parsed from the venue's decimal strings; the messages are read once before
   each timed run, as a freshly decoded message would be in cache;
 - rounds interleave both implementations, so background load and cache pollution hit them alike;
-- "combined" is one 100 ms step end to end: apply an update batch, read mid and the 2.5 % band imbalance,
-  then VolObiCalculator.on_book + on_timer (one sample) + quote;
+- "combined" is what the daemon does per update batch (lighter_feed._on_book_message, then bot.targets):
+  LighterBook.on_message, mid and the 2.5 % band imbalance, VolObiCalculator.on_book, on_timer (one sample)
+  and quote from the touch; LighterBook runs its C core (CLighterBookCore) on CBookSide sides and its
+  pure-Python core on PyBookSide sides;
 - the last line is exactly: combined speedup: <R>x, level update: <N> ns (cython).
 """
 
@@ -291,7 +293,7 @@ def case_sample_quote(impl: Implementation, inputs: Inputs, quoted: list[float])
 
 
 def case_combined(impl: Implementation, inputs: Inputs, quoted: list[float]) -> Measure:
-    """ns per 100 ms step: update batch, mid, band imbalance, sample, quote; appends the share quoted."""
+    """ns per update batch + sample + quote, as the daemon runs them; appends the share quoted."""
     book = new_book(impl)
     calculator = new_calculator(impl, inputs)
     updates = inputs.updates
@@ -330,6 +332,7 @@ def main() -> None:
     inputs = make_inputs()
     for impl in (PYTHON, CYTHON):
         check_book_inputs(impl, inputs)
+        print(f"{impl.name}: LighterBook core {type(new_book(impl).core).__name__}")
     batch_label = f"update batch ({inputs.levels_per_batch:.1f} levels)"
     labels = [
         "RollingStats.push",
@@ -337,7 +340,7 @@ def main() -> None:
         "  side.apply_levels, per level",
         f"OBI band imbalance ({LEVELS_PER_SIDE}/side)",
         "on_book + on_timer + quote",
-        "combined 100 ms step",
+        "combined: batch + sample + quote",
     ]
     quoted: dict[str, dict[str, list[float]]] = {}
     measures: dict[str, list[Measure]] = {}

@@ -42,7 +42,7 @@ class BinanceBookFlow:
         step_s = params.micro_step_ms / 1000
         self._resize_mean = params.binance_level_refresh_hz * step_s / 2  # per side
         self._death_rate = step_s / params.binance_level_lifetime_s  # per level and micro-step
-        self._birth_mean = 0.0  # per side; set once the book's extent is known (seed_book)
+        self._birth_mean = 0.0  # per side and micro-step; follows the book's extent (∝ price)
         self._step_s = step_s
         self._lifetime_s = params.binance_level_lifetime_s
         self._trade_prob = 1.0 - math.exp(-params.binance_trade_rate_hz * step_s)
@@ -73,6 +73,7 @@ class BinanceBookFlow:
         bids: dict[int, int] = {}
         asks: dict[int, int] = {}
         self._max_distance = max(1, int(fair_price / self._tick * self._extent))
+        self._birth_mean = self._distance_mass() * self._step_s / self._lifetime_s
         self._move_touch(time_ns, self._touch_for(fair_price), pressure, bids, asks)
         self._trim_deep(fair_price, bids, asks)
         for is_bid, changes, ticks in ((True, bids, book.bid_ticks()), (False, asks, book.ask_ticks())):

@@ -111,6 +111,7 @@ class BinanceServer:
             book.add_listener(self._on_event)
         self._housekeeping = asyncio.get_running_loop().create_task(self._keep_connections(),
                                                                      name="binance-housekeeping")
+        log.info("binance server on %s (symbols: %s)", self.url, ", ".join(self._books) or "none")
 
     async def stop(self) -> None:
         for book in self._books.values():
@@ -149,6 +150,7 @@ class BinanceServer:
     def inject_fault(self, kind: str, params: Mapping[str, Any] | None = None) -> None:
         """Arm a fault (see BinanceFaults for the kinds); ValueError for an unknown kind or bad params.
         Call it on the server's event loop."""
+        log.info("binance fault %s %s", kind, dict(params or {}))
         if self.faults.inject(kind, dict(params or {})):
             code = int((params or {}).get("code", 1001))
             for connection in tuple(self._connections):
@@ -235,19 +237,26 @@ class BinanceServer:
     async def _keep_connections(self) -> None:
         """Server pings, pong timeouts and the connection lifetime."""
         config = self.config
-        period = max(0.01, min(1.0, config.ping_interval_s / 4))
+        period = max(0.01, min(1.0, config.ping_interval_s, config.pong_timeout_s, config.max_connection_s) / 4)
         while True:
             await asyncio.sleep(period)
             now = config.clock()
             for connection in tuple(self._connections):
-                if now - connection.opened_s >= config.max_connection_s:
-                    await connection.close(1000, "connection lifetime reached")
-                elif now - connection.last_pong_s >= config.pong_timeout_s:
-                    await connection.close(1008, "pong timeout")
-                elif now - connection.last_ping_s >= config.ping_interval_s:
-                    connection.last_ping_s = now
-                    with contextlib.suppress(ConnectionError, RuntimeError):
-                        await connection.ws.ping(str(int(now * 1000)).encode())
+                try:
+                    await self._keep(connection, now)
+                except Exception:  # one broken connection must not stop pings for the others
+                    log.exception("binance connection housekeeping failed")
+
+    async def _keep(self, connection: BinanceConnection, now: float) -> None:
+        config = self.config
+        if now - connection.opened_s >= config.max_connection_s:
+            await connection.close(1000, "connection lifetime reached")
+        elif now - connection.last_pong_s >= config.pong_timeout_s:
+            await connection.close(1008, "pong timeout")
+        elif now - connection.last_ping_s >= config.ping_interval_s:
+            connection.last_ping_s = now
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await connection.ws.ping(str(int(now * 1000)).encode())
 
     # ---- REST ----------------------------------------------------------------------------------------
 

@@ -26,13 +26,7 @@ class WsError:
     message: str
 
 
-INVALID_NONCE = (21104, "invalid nonce")
 TOO_MANY_REQUESTS = (23000, "Too Many Requests!")
-ACCOUNT_NOT_FOUND = (21100, "account not found")
-API_KEY_NOT_FOUND = (21109, "api key not found")
-NOT_FOUND = (29404, "not found")
-INVALID_PARAM = (20001, "invalid param")
-INVALID_AUTH = (20013, "invalid auth")
 
 WS_INVALID_JSON = WsError(30000, "Invalid Json")
 WS_INVALID_TYPE = WsError(30001, "Invalid Type")

@@ -91,8 +91,8 @@ class LighterWs:
                     await ws.pong(message.data)
                 elif message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
                     break
-        except (ConnectionError, asyncio.CancelledError):
-            pass
+        except ConnectionError:
+            log.debug("ws session %s: connection lost", session.session_id)
         finally:
             await self.hub.close_session(session)
             with contextlib.suppress(Exception):

@@ -64,7 +64,7 @@ class WsSession:
                     await self.ws.close(code=self._close_code)
                     return
                 await self.ws.send_str(text)
-        except (ConnectionError, RuntimeError, asyncio.CancelledError):
+        except (ConnectionError, RuntimeError):
             # the peer went away mid-send; the reader side notices and unregisters the session
             return
         finally:

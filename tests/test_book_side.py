@@ -471,3 +471,23 @@ def test_public_signatures_match():
             continue
         fast_parameters = list(inspect.signature(getattr(_vol_obi_fast.CBookSide, name)).parameters)
         assert fast_parameters == list(inspect.signature(python_member).parameters), name
+
+
+@pytest.mark.parametrize("impl", SIDE_CLASSES)
+def test_band_sum_over_every_length(impl, is_bid):
+    # The C sum runs eight accumulators plus a tail loop; every length up to 40 crosses both.
+    side = impl(is_bid)
+    sizes = {tick: 3 * tick + 1 for tick in range(40)}
+    for tick, lots in sizes.items():
+        side.set(tick, lots)
+    for edge in range(-1, 41):
+        inside = [lots for tick, lots in sizes.items() if (tick > edge if is_bid else tick < edge)]
+        assert side.band_sum(edge) == sum(inside)
+
+
+@pytest.mark.parametrize("impl", SIDE_CLASSES)
+def test_apply_levels_accepts_any_iterable(impl, is_bid):
+    side = impl(is_bid)
+    side.apply_levels((("1.0", "2"), ("2.0", "3")), 1, 0)
+    side.apply_levels(iter([{"price": "1.0", "size": "0"}]), 1, 0)
+    assert side.levels(10) == [(20, 3)]  # the level at 1.0 was deleted by the second call

@@ -11,6 +11,8 @@ import json
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import orderbook
 from book_side import EMPTY_TICK, PyBookSide
@@ -428,3 +430,107 @@ def test_book_agrees_with_the_sdk_ws_client(side_factory):
 
     assert dict(book.bids.levels(100)) == as_ticks(sdk_state["bids"])
     assert dict(book.asks.levels(100)) == as_ticks(sdk_state["asks"])
+
+
+# -- the two cores: C kernel and pure-Python twin ------------------------------------------------------
+
+needs_fast = pytest.mark.skipif(CBookSide is None, reason="_vol_obi_fast not built")
+DEPTHS = (0.025, Fraction(1, 3), "0.5", 0.0001)
+
+
+@needs_fast
+def test_cython_sides_run_on_the_c_core():
+    import _vol_obi_fast
+
+    assert isinstance(LighterBook(0, 2, 4, side_factory=CBookSide).core, _vol_obi_fast.CLighterBookCore)
+    assert isinstance(LighterBook(0, 2, 4, side_factory=PyBookSide).core, orderbook.PyLighterBookCore)
+
+
+def observe(book: LighterBook) -> tuple:
+    """Everything a caller can read from the book."""
+    reads = [book.valid, book.invalid_reason, book.nonce, book.top(10_000), book.best_bid_tick, book.best_ask_tick]
+    reads += [book.mid_ticks2, book.mid]
+    for depth in DEPTHS:
+        reads += [book.band_edges(depth), book.imbalance_lots(depth), book.imbalance(depth)]
+    return tuple(reads)
+
+
+def price_text(tick: int) -> str:
+    return f"{tick // 100}.{tick % 100:02d}"
+
+
+level_strategy = st.tuples(st.integers(0, 40), st.integers(0, 3), st.sampled_from(["", "x"]))
+message_strategy = st.tuples(
+    st.sampled_from(["update", "update", "update", "gap", "snapshot", "foreign", "no_book", "invalidate"]),
+    st.lists(level_strategy, max_size=6),
+    st.lists(level_strategy, max_size=6),
+    st.integers(1, 30),
+)
+
+
+def build_message(kind: str, bids, asks, step: int, nonce: int | None) -> dict:
+    """A message of `kind`; levels are (tick offset, lots, "x" to corrupt the size); bids sit at 1.00-1.40."""
+    previous = nonce if nonce is not None else 0
+    begin = previous + 1 if kind == "gap" else previous
+
+    def levels(pairs, base: int) -> list[tuple[str, str]]:
+        return [(price_text(base + offset), f"{lots}.0000{corrupt}") for offset, lots, corrupt in pairs]
+
+    bid_levels, ask_levels = levels(bids, 100), levels(asks, 130)  # overlapping ranges: crossings happen
+    if kind == "snapshot":
+        return snapshot(previous + step, bids=bid_levels, asks=ask_levels)
+    message = update(begin, previous + step, bids=bid_levels, asks=ask_levels, market=1 if kind == "foreign" else 0)
+    if kind == "no_book":
+        message["order_book"] = None
+    return message
+
+
+@needs_fast
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(stream=st.lists(message_strategy, max_size=25))
+def test_random_message_streams_give_identical_books_and_events(stream):
+    books = [LighterBook(0, 2, 4, side_factory=factory) for factory in (PyBookSide, CBookSide)]
+    for kind, bids, asks, step in stream:
+        if kind == "invalidate":
+            for book in books:
+                book.invalidate("test")
+        else:
+            message = build_message(kind, bids, asks, step, books[0].nonce)
+            events = [book.on_message(copy.deepcopy(message)) for book in books]
+            assert events[0] is events[1], message
+        assert observe(books[0]) == observe(books[1])
+
+
+@pytest.mark.parametrize(
+    ("bid", "ask", "size"),
+    [
+        # Sums of ticks above 2**63 - 1, and band products above it: the C core must use Python ints.
+        ("4611686018427387903", "4611686018427387905", "3"),
+        ("3000000000000000000", "3000000000000000002", "3"),
+        # A band sum above 2**53: the float result must be Python's correctly rounded int / int.
+        ("1000", "1001", "9007199254740993"),
+    ],
+)
+def test_extreme_values_stay_exact(side_factory, bid, ask, size):
+    book = LighterBook(0, 0, 0, side_factory=side_factory)
+    assert book.on_message(snapshot(1, bids=[(bid, size)], asks=[(ask, "1")])) is BookEvent.SNAPSHOT
+    mid_ticks2 = int(bid) + int(ask)
+    assert book.mid_ticks2 == mid_ticks2
+    assert book.mid == mid_ticks2 / 2
+    lo, hi = band_edges(mid_ticks2, 0.5)
+    expected = (int(size) if int(bid) > lo else 0) - (1 if int(ask) < hi else 0)
+    assert book.imbalance_lots(0.5) == expected
+    assert book.imbalance(0.5) == expected / 1
+
+
+def test_equal_depths_of_different_types_use_their_own_terms(side_factory):
+    # The float 0.3 means exactly 3/10; Fraction(0.3) is the binary double just below it and compares
+    # equal to the float, yet moves both band edges (mid 10: (7, 13) against (8, 12)).
+    book = LighterBook(0, 0, 0, side_factory=side_factory)
+    book.on_message(snapshot(1, bids=[("9", "1"), ("8", "2"), ("7", "4")], asks=[("11", "1")]))
+    binary = Fraction(0.3)
+    assert binary == 0.3
+    assert book.imbalance_lots(0.3) == 1 + 2 - 1
+    assert book.imbalance_lots(binary) == 1 - 1
+    assert book.imbalance_lots(0.3) == 1 + 2 - 1
+    assert book.band_edges(binary) == (8, 12)

@@ -368,3 +368,27 @@ async def _ws_client_receives_the_book_and_the_account(sim: SimHandle) -> None:
             await task
         await maker.close()
         await taker.close()
+
+
+async def test_market_order_helpers_read_order_book_orders_and_fill() -> None:
+    with start_simulator(seed=6, with_market=False) as own_sim:
+        maker_account, taker_account = own_sim.create_account(), own_sim.create_account()
+        maker, taker = signer(own_sim, maker_account), signer(own_sim, taker_account)
+        try:
+            await expect_ok(maker.create_order(BTC, 1, 500, 1_000_000, True, maker.ORDER_TYPE_LIMIT,
+                                               maker.ORDER_TIME_IN_FORCE_GOOD_TILL_TIME))
+            await expect_ok(maker.create_order(BTC, 2, 500, 1_000_100, True, maker.ORDER_TYPE_LIMIT,
+                                               maker.ORDER_TIME_IN_FORCE_GOOD_TILL_TIME))
+            # the helpers parse orderBookOrders prices and sizes by deleting the dot
+            assert await taker.get_best_price(BTC, is_ask=False) == 1_000_000
+            average, size = await taker.get_potential_execution_price(BTC, 1000, is_ask=False)
+            assert (average, size) == (1_000_050, 1000)
+            await expect_ok(taker.create_market_order_limited_slippage(BTC, 3, 700, max_slippage=0.01,
+                                                                       is_ask=False))
+            assert own_sim.account(taker_account.account_index)["positions"][str(BTC)]["position"] == "0.00700"
+            await expect_ok(taker.create_market_order(BTC, 4, 300, 1_000_100, is_ask=False))
+            assert own_sim.orders(maker_account.account_index) == []
+            assert own_sim.account(taker_account.account_index)["positions"][str(BTC)]["position"] == "0.01000"
+        finally:
+            await maker.close()
+            await taker.close()

@@ -543,3 +543,39 @@ def test_band_sums_match_the_reference_example() -> None:
     narrow = book.band_sums(0.0001)
     assert narrow is not None and (narrow.lo_tick, narrow.hi_tick, narrow.sum_bid, narrow.sum_ask) == (
         969905, 970098, 5550, 2900)
+
+
+async def test_partial_depth_is_the_true_top_of_book(make_venue: VenueFactory) -> None:
+    venue = await make_venue()
+    book = venue.market.binance_books[SYMBOL]
+    async with venue.session.ws_connect(f"{venue.server.ws_url}/public/ws/btcusdt@depth5@100ms") as ws:
+        await _next_text(ws)
+        venue.market.running = False
+        truth_id = book.last_update_id
+        frame = await _next_text(ws)
+        while frame["u"] < truth_id:
+            frame = await _next_text(ws)
+        top = book.snapshot(5)
+        assert frame["u"] == truth_id
+        assert frame["b"] == [[book.spec.format_price(t), book.spec.format_qty(q)] for t, q in top.bids]
+        assert frame["a"] == [[book.spec.format_price(t), book.spec.format_qty(q)] for t, q in top.asks]
+
+
+async def test_agg_trades_flow_on_the_market_route_only(make_venue: VenueFactory) -> None:
+    venue = await make_venue()
+    async with venue.session.ws_connect(f"{venue.server.ws_url}/market/ws/btcusdt@aggTrade") as market_ws, \
+            venue.session.ws_connect(f"{venue.server.ws_url}/public/stream?streams=btcusdt@aggTrade/"
+                                     f"{DIFF_STREAM}") as public_ws:
+        trade = await _next_text(market_ws)
+        assert trade["e"] == "aggTrade" and trade["s"] == SYMBOL and float(trade["q"]) > 0
+        assert isinstance(trade["m"], bool)
+        for _ in range(5):
+            assert (await _next_text(public_ws))["stream"] == DIFF_STREAM  # aggTrade is silent on /public
+
+
+async def test_connections_are_cut_at_the_end_of_their_lifetime(make_venue: VenueFactory) -> None:
+    venue = await make_venue(BinanceServerConfig(max_connection_s=0.3), drive=False)
+    async with venue.session.ws_connect(f"{venue.server.ws_url}/public/ws") as ws:
+        message = await ws.receive(timeout=TIMEOUT_S)
+        assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        assert ws.close_code == 1000

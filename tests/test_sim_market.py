@@ -175,7 +175,7 @@ def test_a_two_sided_quote_near_the_touch_gets_filled_and_sometimes_picked_off()
     trades = engine.account_trades(bot, n=1000)
     buys = [t for t in trades if t.bid_account_id == bot]
     sells = [t for t in trades if t.ask_account_id == bot]
-    assert len(buys) >= 3 and len(sells) >= 3, (len(buys), len(sells))
+    assert len(buys) >= 20 and len(sells) >= 20, (len(buys), len(sells))  # seed 11: 86 and 87
 
     def adverse(trade_price: int, timestamp_ms: int, bought: bool) -> bool:
         later = [mid for t, mid in mids.items() if timestamp_ms + 1000 <= t <= timestamp_ms + 1100]
@@ -183,7 +183,7 @@ def test_a_two_sided_quote_near_the_touch_gets_filled_and_sometimes_picked_off()
 
     picked_off = sum(adverse(t.price, t.timestamp_ms, True) for t in buys) + sum(
         adverse(t.price, t.timestamp_ms, False) for t in sells)
-    assert picked_off >= 1
+    assert picked_off >= 0.1 * (len(buys) + len(sells))  # seed 11: 91 of 173 fills lost within a second
 
 
 # ---- determinism and control ----------------------------------------------------------------------------

@@ -1,102 +1,31 @@
-"""Reconnect policy (pure) and the Lighter WebSocket manager against a real local websockets server."""
+"""The Lighter WebSocket manager against a real local websockets server, and against the simulator."""
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from http import HTTPStatus
 from typing import Any
 
 import pytest
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidStatus, InvalidURI
+from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Response
-
-from reconnect import (
-    Backoff,
-    BackoffPolicy,
-    FatalConnectionError,
-    ServerShutdown,
-    Verdict,
-    WatchdogTimeout,
-    classify,
-    connection_was_healthy,
+from ws_support import (
+    WAIT_S,
+    FakeLighter,
+    InstantSleep,
+    ManualClock,
+    Recorder,
+    Running,
+    make_manager,
+    update,
+    wait_until,
 )
+
+from reconnect import Backoff, BackoffPolicy, FatalConnectionError
 from ws_channels import reply_channel_key
-from ws_manager import AuthToken, LighterWsManager, WsSettings
-
-WAIT_S = 15.0
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
-
-
-# ---- pure: classify and backoff -----------------------------------------------------------------------
-
-
-def _invalid_status(code: int) -> InvalidStatus:
-    return InvalidStatus(Response(code, "x", None))  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(
-    ("exc", "verdict"),
-    [
-        (ConnectionClosedOK(None, None), Verdict.RETRY),
-        (ConnectionClosedError(None, None), Verdict.RETRY),
-        (ConnectionRefusedError(), Verdict.RETRY),
-        (TimeoutError(), Verdict.RETRY),
-        (WatchdogTimeout("silent"), Verdict.RETRY),
-        (ServerShutdown("bye"), Verdict.RETRY),
-        (_invalid_status(503), Verdict.RETRY),
-        (_invalid_status(429), Verdict.RETRY),
-        (_invalid_status(403), Verdict.FATAL),
-        (_invalid_status(404), Verdict.FATAL),
-        (InvalidURI("nope://x", "bad scheme"), Verdict.FATAL),
-        (ValueError("a bug of ours"), Verdict.FATAL),
-    ],
-)
-def test_classify(exc: BaseException, verdict: Verdict) -> None:
-    assert classify(exc) is verdict
-
-
-def test_backoff_grows_caps_jitters_and_resets() -> None:
-    policy = BackoffPolicy(base_delay=1.0, max_delay=8.0, factor=2.0, jitter=0.5)
-    backoff = Backoff(policy, random.Random(7))
-    delays = [backoff.next_delay() for _ in range(6)]
-    ceilings = [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
-    for delay, ceiling in zip(delays, ceilings, strict=True):
-        assert ceiling * 0.5 <= delay <= ceiling
-    replay = random.Random(7)
-    assert delays == [c * (1 - 0.5 * replay.random()) for c in ceilings]
-    backoff.reset()
-    assert backoff.ceiling() == 1.0
-    assert 0.5 <= next(backoff) <= 1.0
-
-
-def test_backoff_without_jitter_is_exact() -> None:
-    backoff = Backoff(BackoffPolicy(0.5, 3.0, jitter=0.0), random.Random(1))
-    assert [next(backoff) for _ in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
-
-
-def test_backoff_policy_validates() -> None:
-    with pytest.raises(ValueError):
-        BackoffPolicy(base_delay=5.0, max_delay=1.0)
-    with pytest.raises(ValueError):
-        BackoffPolicy(base_delay=1.0, max_delay=2.0, jitter=1.5)
-
-
-def test_healthy_connection_rule() -> None:
-    assert connection_was_healthy(uptime_s=12.0, messages=3, healthy_after_s=10.0)
-    assert not connection_was_healthy(uptime_s=12.0, messages=0, healthy_after_s=10.0)
-    assert not connection_was_healthy(uptime_s=2.0, messages=3, healthy_after_s=10.0)
+from ws_manager import AuthToken, WsSettings
 
 
 def test_ws_settings_from_config(tmp_path: Any) -> None:
@@ -115,136 +44,12 @@ def test_reply_channel_key() -> None:
     assert reply_channel_key("height") == "height"
 
 
-# ---- a scripted Lighter-like server ---------------------------------------------------------------------
-
-
-@dataclass
-class Peer:
-    ws: ServerConnection
-    received: list[dict[str, Any]] = field(default_factory=list)
-    live: set[str] = field(default_factory=set)
-
-    def of_type(self, kind: str) -> list[dict[str, Any]]:
-        return [m for m in self.received if m.get("type") == kind]
-
-    async def send(self, payload: Any) -> None:
-        await self.ws.send(payload if isinstance(payload, str) else json.dumps(payload))
-
-
-@dataclass
-class FakeLighter:
-    greet: bool = True
-    answer_subscribe: bool = True
-    peers: list[Peer] = field(default_factory=list)
-    server: Server | None = None
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        port = next(iter(self.server.sockets)).getsockname()[1]
-        return f"ws://127.0.0.1:{port}/stream"
-
-    async def handler(self, ws: ServerConnection) -> None:
-        peer = Peer(ws)
-        self.peers.append(peer)
-        if self.greet:
-            await peer.send({"type": "connected", "session_id": f"s{len(self.peers)}"})
-        async for raw in ws:
-            msg = json.loads(raw)
-            peer.received.append(msg)
-            channel = msg.get("channel", "")
-            if msg.get("type") == "unsubscribe":
-                peer.live.discard(channel)
-                await peer.send({"type": "unsubscribed", "channel": channel.replace("/", ":")})
-            if msg.get("type") == "subscribe" and self.answer_subscribe:
-                if channel in peer.live:  # as Lighter: the subscription goes on
-                    await peer.send({"type": "error", "code": 30003, "channel": channel.replace("/", ":"),
-                                     "message": "Already Subscribed"})
-                    continue
-                peer.live.add(channel)
-                await peer.send(snapshot(channel))
-
-
-def snapshot(channel: str, **extra: Any) -> dict[str, Any]:
-    name = channel.split("/")[0]
-    return {"type": f"subscribed/{name}", "channel": channel.replace("/", ":"), **extra}
-
-
-def update(channel: str, **extra: Any) -> dict[str, Any]:
-    name = channel.split("/")[0]
-    return {"type": f"update/{name}", "channel": channel.replace("/", ":"), **extra}
-
-
 @pytest.fixture
 async def lighter() -> AsyncIterator[FakeLighter]:
     fake = FakeLighter()
     async with serve(fake.handler, "127.0.0.1", 0) as server:
         fake.server = server
         yield fake
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-        self.resets = 0
-
-    def __call__(self, msg: dict[str, Any]) -> None:
-        self.messages.append(msg)
-
-    def reset(self) -> None:
-        self.resets += 1
-
-
-class InstantSleep:
-    """Records requested delays and returns at once: backoff timings are checked, not waited for."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        await asyncio.sleep(0)
-
-
-class ManualClock:
-    """A clock that only moves when the injected sleep is called: exact delays without waiting."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.delays: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, delay: float) -> None:
-        self.delays.append(delay)
-        self.now += delay
-        await asyncio.sleep(0)
-
-
-def make_manager(url: str, sleep: InstantSleep | None = None, **overrides: Any) -> LighterWsManager:
-    token_provider = overrides.pop("token_provider", None)
-    rng = overrides.pop("rng", random.Random(42))
-    clock = overrides.pop("clock", time.monotonic)
-    settings = WsSettings(**{"reconnect_base_delay": 1.0, "reconnect_max_delay": 16.0, **overrides})
-    return LighterWsManager(url, settings, token_provider, rng=rng, sleep=sleep or InstantSleep(), clock=clock)
-
-
-class Running:
-    """Runs a manager in a background task for the duration of a test, and stops it cleanly."""
-
-    def __init__(self, manager: LighterWsManager) -> None:
-        self.manager = manager
-        self.task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> LighterWsManager:
-        self.task = asyncio.create_task(self.manager.run())
-        return self.manager
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.manager.close()
-        assert self.task is not None
-        await asyncio.wait_for(self.task, WAIT_S)
 
 
 # ---- behaviour ------------------------------------------------------------------------------------------
@@ -461,9 +266,15 @@ async def test_private_channels_carry_auth_and_renew_without_gap(lighter: FakeLi
     manager.subscribe("account_orders/1/7", orders, private=True)
     manager.subscribe("order_book/1", book)
     async with Running(manager):
-        await wait_until(lambda: manager.token_renewals >= 2)
+        await wait_until(lambda: len(lighter.peers) == 1)
         peer = lighter.peers[0]
-        private = [m for m in peer.received if m["channel"] == "account_orders/1/7"]
+
+        def private_frames() -> list[dict[str, Any]]:
+            return [m for m in peer.received if m["channel"] == "account_orders/1/7"]
+
+        await wait_until(lambda: len(private_frames()) >= 3)
+        assert manager.token_renewals >= 2
+        private = private_frames()
         assert [m["type"] for m in private][:3] == ["subscribe"] * 3  # never unsubscribed
         assert [m["auth"] for m in private][:3] == ["token-0", "token-1", "token-2"]
         assert all("auth" not in m for m in peer.received if m["channel"] == "order_book/1")
@@ -471,6 +282,38 @@ async def test_private_channels_carry_auth_and_renew_without_gap(lighter: FakeLi
         # The subscription went on (the server answered "already subscribed"), with no error counted.
         assert [m["channel"] for m in orders.messages] == ["account_orders:1:7"]
         assert manager.health("account_orders/1/7").error_frames == 0
+
+
+async def test_failed_token_renewal_keeps_the_connection_and_retries(lighter: FakeLighter) -> None:
+    calls: list[int] = []
+
+    def token_provider() -> AuthToken:  # a synchronous provider is accepted too
+        calls.append(len(calls))
+        if len(calls) == 2:
+            raise RuntimeError("signer busy")
+        return AuthToken(f"token-{len(calls)}", time.time() + 1.0)
+
+    orders = Recorder()
+    manager = make_manager(lighter.url, token_provider=token_provider, token_renew_margin_s=0.8,
+                           token_retry_s=0.05)
+    manager.subscribe("account_orders/1/7", orders, private=True)
+    async with Running(manager):
+        await wait_until(lambda: manager.token_renewals >= 1)
+        assert len(calls) == 3  # first token, failed renewal, successful retry
+        assert manager.connection_health().connects == 1
+
+
+async def test_channel_added_while_connected_is_subscribed(lighter: FakeLighter) -> None:
+    book, trades = Recorder(), Recorder()
+    manager = make_manager(lighter.url)
+    manager.subscribe("order_book/1", book)
+    async with Running(manager):
+        await wait_until(lambda: len(book.messages) == 1)
+        manager.subscribe("trade/1", trades)
+        await wait_until(lambda: len(trades.messages) == 1)
+        assert [m["type"] for m in lighter.peers[0].received] == ["subscribe", "subscribe"]
+        with pytest.raises(ValueError):
+            manager.subscribe("trade/1", trades)
 
 
 async def test_account_orders_reply_channel_without_account_is_routed(lighter: FakeLighter) -> None:
