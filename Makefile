@@ -8,8 +8,12 @@ PYTHON_BOOT ?= $(shell for p in "$$HOME/.pyenv/versions/3.13.0/bin/python3.13" p
 	if $$p -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1; then echo $$p; break; fi; done)
 DURATION ?= 120
 SYMBOL ?= BTC
+# `make run` is a demonstration: a tighter spread than the shipped config so that fills (and the inventory
+# skew) show within a minute in the simulator. `make run-defaults` runs the shipped config.json unchanged.
+DEMO_ENV := LMM_VOL_OBI_VOL_TO_HALF_SPREAD=2 LMM_VOL_OBI_MIN_HALF_SPREAD_BPS=1.5 \
+	LMM_TRADING_DEFAULT_QUOTE_UPDATE_THRESHOLD_BPS=0.7
 
-.PHONY: venv build test lint run bench clean
+.PHONY: venv build test lint run run-defaults sim bench clean
 
 $(VENV)/.installed: requirements.txt
 	@test -n "$(PYTHON_BOOT)" || { echo "no Python >= 3.11 found"; exit 1; }
@@ -31,10 +35,19 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 run: build
+	$(DEMO_ENV) $(PY) -u market_maker_v2.py --symbol $(SYMBOL) --sim --duration $(DURATION)
+
+run-defaults: build
 	$(PY) -u market_maker_v2.py --symbol $(SYMBOL) --sim --duration $(DURATION)
+
+sim: build
+	$(PY) -m sim --lighter-port 8101 --binance-port 8102
 
 bench: build
 	$(PY) bench/bench_hotpath.py
+	$(PY) bench/bench_feeds.py
+	$(PY) bench/bench_tick_to_order.py
+	$(PY) bench/bench_daemon.py
 
 clean:
 	rm -rf build $(VENV) _vol_obi_fast*.so _vol_obi_fast.c

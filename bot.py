@@ -66,6 +66,7 @@ class BotStats:
     slots_cleared: int = 0
     unknown_outcomes: int = 0
     rate_limited: int = 0
+    paced_sends: int = 0
     tick_to_order_ms: list[float] = field(default_factory=list)
 
 
@@ -200,13 +201,18 @@ class MarketMaker:
 
     # ---- outcomes -------------------------------------------------------------------------------------------
 
-    def on_send_loop_results(self, results: Sequence[SendResult]) -> None:
-        """Results of a send planned by ``compute_ops``: also measures tick-to-order."""
+    def on_send_loop_results(self, results: Sequence[SendResult], paced: bool) -> None:
+        """Results of a send planned by ``compute_ops``. Tick-to-order (book frame received -> signed
+        transaction on the socket) is measured on sends that pacing did not hold back; held sends are
+        counted apart, their delay being the configured pacing, not the pipeline."""
         tick, self._sent_tick_ns = self._sent_tick_ns, None
         written = results[0].written_ns if results else None
-        if tick is not None and written is not None:  # book frame received -> signed tx on the socket
-            self.stats.tick_to_order_ms.append((written - tick) / 1e6)
-            del self.stats.tick_to_order_ms[:-5000]
+        if tick is not None and written is not None:
+            if paced:
+                self.stats.paced_sends += 1
+            else:
+                self.stats.tick_to_order_ms.append((written - tick) / 1e6)
+                del self.stats.tick_to_order_ms[:-5000]
         self.on_results(results)
 
     def on_results(self, results: Sequence[SendResult]) -> None:

@@ -21,7 +21,7 @@ from tx_sender import Outcome, SendResult, TxSender
 log = logging.getLogger("lighter_mm.send_loop")
 
 ComputeOps = Callable[[int], Sequence[TxIntent]]
-OnResults = Callable[[Sequence[SendResult]], None]
+OnResults = Callable[[Sequence[SendResult], bool], None]  # (results, held back by pacing before computing)
 BackoffSeconds = Callable[[], float]
 
 
@@ -48,9 +48,11 @@ class SendLoop:
 
     async def step(self) -> bool:
         """One pacing wait + compute + send. Returns True when something was sent."""
+        paced = False
         while True:
             permit = self._pacer.permit(self._clock(), self._sender.volume_quota_remaining)
             if permit.wait > 0:
+                paced = True
                 await asyncio.sleep(permit.wait)
                 continue  # re-check: a backoff or a quota change may have arrived meanwhile
             break
@@ -70,7 +72,7 @@ class SendLoop:
             delay = self._on_rate_limited()
             self._pacer.hold_until(now + delay)
             log.warning("rate limited: holding all sends for %.1fs", delay)
-        self._on_results(results)
+        self._on_results(results, paced)
         return True
 
     def _retry_after(self, delay: float) -> None:

@@ -411,7 +411,6 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
             values["endpoints"][name] = _validated("endpoints", name, env[var], f"environment {var}", True)
 
     _check_relations(values)
-    warnings.extend(_advice(values))
     sections = {s: _SECTION_TYPES[s](**values[s]) for s in SCHEMA}
     return Config(**sections, path=file_path if data or file_path.exists() else None,
                   warnings=tuple(warnings))
@@ -447,18 +446,6 @@ def _check_relations(values: dict[str, dict[str, Any]]) -> None:
             f"config error: quota_recovery.target_quota = {recovery['target_quota']}: must exceed "
             f"quota_recovery.trigger_threshold ({recovery['trigger_threshold']})"
         )
-
-
-def _advice(values: dict[str, dict[str, Any]]) -> list[str]:
-    threshold = values["trading"]["default_quote_update_threshold_bps"]
-    floor = values["vol_obi"]["min_half_spread_bps"]
-    if threshold >= floor:
-        return [
-            f"trading.default_quote_update_threshold_bps ({threshold}) is not below vol_obi.min_half_spread_bps "
-            f"({floor}): a resting quote can drift past the fair price before it is moved; resting orders on "
-            f"the wrong side of the fair price are cancelled regardless"
-        ]
-    return []
 
 
 def exit_on_config_error(error: ConfigError) -> NoReturn:

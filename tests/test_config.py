@@ -125,7 +125,7 @@ def test_invalid_json_and_missing_explicit_file(tmp_path):
 
 def test_missing_default_file_falls_back_with_one_warning(tmp_path, monkeypatch):
     monkeypatch.setattr(utils, "DEFAULT_CONFIG_PATH", tmp_path / "config.json")
-    config = load_config(env={"LMM_TRADING_DEFAULT_QUOTE_UPDATE_THRESHOLD_BPS": "4"})
+    config = load_config(env={})
     assert config.path is None
     assert config.warnings == (f"config file {tmp_path / 'config.json'} not found; using built-in defaults",)
     assert config.trading.leverage == 2
@@ -139,12 +139,6 @@ def test_unknown_keys_and_env_vars_are_warned(tmp_path):
     assert "'extra'" in text
     assert "LMM_TRADING_LEVRAGE" in text
     assert config.trading.leverage == 2
-
-
-def test_threshold_not_below_floor_is_a_warning():
-    assert any("not below vol_obi.min_half_spread_bps" in w for w in load_config(env={}).warnings)
-    quiet = load_config(env={"LMM_TRADING_DEFAULT_QUOTE_UPDATE_THRESHOLD_BPS": "4"})
-    assert not any("min_half_spread_bps" in w for w in quiet.warnings)
 
 
 def run_cli(*args, env=None):
