@@ -8,8 +8,9 @@ Rules:
 - the same seeded inputs feed both implementations; every figure is the best of several repetitions
   (time.perf_counter_ns, garbage collector paused while timing), so it reads as "cost without noise";
 - the book is a BTC-like Lighter book (1 price and 5 size decimals, 2000 levels per side over about 3 %);
-  an update batch is one 50 ms update/order_book message with 20-40 level changes near the touch,
-  15 % of them deletions, parsed from the venue's decimal strings; the messages are read once before
+  an update batch is one 50 ms update/order_book message with 2-10 level changes near the touch by default
+  (the simulator's BTC feed carries 5.7 on average, median 4, max 20; `--batch-levels 20 40` gives the
+  heavy case), 15 % of them deletions, parsed from the venue's decimal strings; the messages are read once before
   each timed run, as a freshly decoded message would be in cache;
 - rounds interleave both implementations, so background load and cache pollution hit them alike;
 - "combined" is what the daemon does per update batch (lighter_feed._on_book_message, then bot.targets):
@@ -21,6 +22,7 @@ Rules:
 
 from __future__ import annotations
 
+import argparse
 import gc
 import random
 import sys
@@ -99,11 +101,11 @@ def make_snapshot(rng: random.Random, nonce: int) -> dict:
     return {"channel": f"order_book:{MARKET_ID}", "type": "subscribed/order_book", "order_book": order_book}
 
 
-def make_updates(rng: random.Random, first_nonce: int) -> list[dict]:
+def make_updates(rng: random.Random, first_nonce: int, batch_levels: tuple[int, int]) -> list[dict]:
     messages, nonce = [], first_nonce
     for _ in range(BATCHES):
         sides: dict[str, list[dict]] = {"bids": [], "asks": []}
-        for _ in range(rng.randint(20, 40)):
+        for _ in range(rng.randint(*batch_levels)):
             is_bid = rng.random() < 0.5
             distance = min(int(rng.expovariate(1 / 40)), BOOK_SPAN_TICKS - 1)
             tick = MID_TICK - 1 - distance if is_bid else MID_TICK + 1 + distance
@@ -126,10 +128,10 @@ class Inputs:
     imbalances: list[float]
 
 
-def make_inputs() -> Inputs:
+def make_inputs(batch_levels: tuple[int, int]) -> Inputs:
     rng = random.Random(SEED)
     snapshot = make_snapshot(rng, nonce=1_000)
-    updates = make_updates(rng, first_nonce=1_000)
+    updates = make_updates(rng, first_nonce=1_000, batch_levels=batch_levels)
     levels = sum(len(m["order_book"]["bids"]) + len(m["order_book"]["asks"]) for m in updates)
     samples = [rng.gauss(0.0, 1.0) for _ in range(20_000)]
     mids, mid = [], 97_000.0
@@ -328,8 +330,12 @@ ROUNDS = 40
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description="Hot-path benchmark: pure Python vs Cython.")
+    parser.add_argument("--batch-levels", nargs=2, type=int, default=(2, 10), metavar=("MIN", "MAX"),
+                        help="level changes per update batch, uniform in [MIN, MAX] (default 2 10)")
+    args = parser.parse_args()
     started = time.perf_counter()
-    inputs = make_inputs()
+    inputs = make_inputs(tuple(args.batch_levels))
     for impl in (PYTHON, CYTHON):
         check_book_inputs(impl, inputs)
         print(f"{impl.name}: LighterBook core {type(new_book(impl).core).__name__}")
