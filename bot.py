@@ -18,7 +18,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from account import AccountState, Fill
 from execution import OrderManager
@@ -26,7 +26,7 @@ from ids import ClientOrderIndexAllocator
 from lighter_feed import LighterFeed
 from market_info import MarketInfo
 from order_diff import DiffParams
-from orders import OrderReport, on_cleared, on_order_report
+from orders import OrderReport, in_flight_exposure, on_cleared, on_order_report
 from quoting import (
     CapitalSnapshot,
     MarketRules,
@@ -174,11 +174,31 @@ class MarketMaker:
         if level0 is None:
             return None
         floor_ref = self.model.floor_reference_price(now_ns) / self.market.tick_size
-        return build_target_quotes(
+        targets = build_target_quotes(
             self.quoting, self.rules, level0_bid_tick=level0[0], level0_ask_tick=level0[1],
             best_bid_tick=best_bid, best_ask_tick=best_ask, floor_ref_tick=floor_ref,
             position_lots=self.account.position_lots, capital=capital, now_ns=now_ns,
         )
+        return self._within_limit(targets, limit, mid_tick)
+
+    def _within_limit(self, targets: TargetQuotes | None, limit: float | None,
+                      mid_tick: float) -> TargetQuotes | None:
+        """Drop a side whose worst case (position + every order of that side, resting, in flight or
+        targeted, filled) would exceed the limit: the limit holds against fills, not just at placement."""
+        if targets is None or limit is None:
+            return targets
+        exposure = in_flight_exposure(self.orders.slots.values())
+        position = self.account.position_lots
+        bid_lots = max(exposure.bid_lots, sum(level.size_lots for level in targets.bids))
+        ask_lots = max(exposure.ask_lots, sum(level.size_lots for level in targets.asks))
+        bids, asks = targets.bids, targets.asks
+        if bids and self.rules.notional_usd(max(0, position + bid_lots), mid_tick) > limit:
+            bids = ()
+        if asks and self.rules.notional_usd(max(0, ask_lots - position), mid_tick) > limit:
+            asks = ()
+        if not bids and not asks:
+            return None
+        return replace(targets, bids=bids, asks=asks)
 
     def compute_ops(self, max_quota_ops: int) -> list[TxIntent]:
         now = self._clock_ns()

@@ -9,6 +9,8 @@ Rules (strategy-model.md §9, defect E8):
   the same slot; a closing leg may also use paid quota, as the planner allows.
 - After a leg the runner waits until the position moved (or a timeout), records the drop in portfolio
   value as the leg's cost, and only then plans again.
+- A 429 feeds the bot's backoff (``on_rate_limited``, e.g. ``MarketMaker.rate_limited_delay_s``) and holds
+  the shared Pacer, as the send loop does.
 - Never leaves open a position it did not find: ``close_round_trip`` (call it on shutdown) sends the
   closing leg of an open round trip at once.
 """
@@ -79,7 +81,8 @@ class QuotaRecoveryRunner:
     def __init__(self, params: RecoveryParams, market: MarketInfo, rules: MarketRules, sender: TxSender,
                  pacer: Pacer, account: AccountState, allocator: ClientOrderIndexAllocator,
                  inputs: RecoveryInputs, *, maker_only_key: bool = False, interval_s: float = 1.0,
-                 settle_timeout_s: float = 5.0, clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
+                 settle_timeout_s: float = 5.0, on_rate_limited: Callable[[], float] | None = None,
+                 clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
         self._params = params
         self._market = market
         self._rules = rules
@@ -91,6 +94,7 @@ class QuotaRecoveryRunner:
         self._maker_only = maker_only_key
         self._interval_s = interval_s
         self._settle_timeout_s = settle_timeout_s
+        self._on_rate_limited = on_rate_limited
         self._clock_ns = clock_ns
         self.state = RecoveryState()
         self.stats = RecoveryStats()
@@ -170,6 +174,8 @@ class QuotaRecoveryRunner:
                  order.size_lots, order.price_tick, quota_before)
         results: list[SendResult] = await self._sender.send([intent])
         result = results[0]
+        if result.outcome is Outcome.RATE_LIMITED and self._on_rate_limited is not None:
+            self._pacer.hold_until(self._clock_ns() / SEC + self._on_rate_limited())  # holds the quoting too
         if result.outcome is not Outcome.ACCEPTED:
             log.warning("quota recovery leg not accepted: %s %s %s", result.outcome.value, result.code,
                         result.message)

@@ -148,6 +148,15 @@ async def running_bot(runtime: daemon.Runtime) -> AsyncIterator[asyncio.Event]:
         assert status == daemon.EXIT_OK, "a supervised task failed"
 
 
+async def set_quota(sim: SimHandle, account_index: int, remaining: int) -> None:
+    """White-box: set an account's premium volume quota on the simulator's own loop."""
+
+    async def apply() -> None:
+        sim.simulator_thread.simulator.engine._state.accounts[account_index].limits.quota.remaining = remaining
+
+    await asyncio.to_thread(sim.simulator_thread.call, apply)
+
+
 def best_touch(sim: SimHandle, market_id: int = BTC) -> tuple[int, int]:
     book = sim.book(market_id)
     bid = round(float(book["bids"][0][0]) * 10) if book["bids"] else 0

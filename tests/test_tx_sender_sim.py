@@ -7,10 +7,10 @@ import itertools
 from collections.abc import Iterator
 
 import pytest
+from test_exec_support import exchange_nonce, open_trader, sim_orders, wait_until
 
 from signing import CancelOrder, CreateOrder, ModifyOrder
 from sim.testing import SimHandle, start_simulator
-from test_exec_support import exchange_nonce, open_trader, sim_orders, wait_until
 from tx_sender import Outcome
 
 pytestmark = pytest.mark.timeout(120)
