@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -125,10 +125,19 @@ class Signer:
             nonce_management_type=lighter.nonce_manager.NonceManagerType.NONE,
         )
 
-    async def sign_batch(self, intents: Sequence[TxIntent], first_nonce: int) -> list[SignedTx]:
-        """Sign ``intents`` with consecutive nonces from ``first_nonce``, on the signer thread."""
+    async def sign_batch(self, intents: Sequence[TxIntent], first_nonce: int,
+                         then: Callable[[list[SignedTx]], None] | None = None) -> list[SignedTx]:
+        """Sign ``intents`` with consecutive nonces from ``first_nonce`` on the signer thread; ``then`` runs
+        on that thread right after (the socket write, so it follows the signature without a loop hop)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._sign_all, list(intents), first_nonce)
+        return await loop.run_in_executor(self._executor, self._sign_then, list(intents), first_nonce, then)
+
+    def _sign_then(self, intents: list[TxIntent], first_nonce: int,
+                   then: Callable[[list[SignedTx]], None] | None) -> list[SignedTx]:
+        signed = self._sign_all(intents, first_nonce)
+        if then is not None:
+            then(signed)
+        return signed
 
     async def auth_token(self, lifetime_seconds: int) -> str:
         loop = asyncio.get_running_loop()

@@ -22,6 +22,7 @@ import enum
 import itertools
 import json
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -232,32 +233,44 @@ class TxSender:
                 self.stats.nonce_refreshes += 1
             except (TimeoutError, aiohttp.ClientError, RuntimeError) as exc:
                 return SendResult(Outcome.NOT_SENT, intents, message=f"nonce refresh failed: {exc}")
+        transport = next((t for t in self._transports if t.available()), None)
+        if transport is None:
+            return SendResult(Outcome.NOT_SENT, intents, message="no transport available")
         first = self._nonces.take(len(intents))
+        started = time.perf_counter()
         try:
-            signed = await self._signer.sign_batch(intents, first)
+            if isinstance(transport, WsTxTransport):
+                reply = await self._sign_and_write(transport, intents, first)
+            else:
+                signed = await self._signer.sign_batch(intents, first)
+                self.stats.sent += 1
+                reply = await transport.send(signed, self._timeout)
         except SignError as exc:
             self._nonces.acknowledge_failure(len(intents))
             self.stats.sign_errors += 1
             log.error("signing failed, nothing sent: %s", exc)
             return SendResult(Outcome.NOT_SENT, intents, message=str(exc))
         except BaseException:
-            self._nonces.invalidate()  # cancelled mid-sign: re-seed before the next send
-            raise
-
-        transport = next((t for t in self._transports if t.available()), None)
-        if transport is None:
-            self._nonces.acknowledge_failure(len(intents))
-            return SendResult(Outcome.NOT_SENT, intents, message="no transport available")
-        started = time.perf_counter()
-        self.stats.sent += 1
-        try:
-            reply = await transport.send(signed, self._timeout)
-        except BaseException:
-            self._nonces.invalidate()  # cancelled while in flight: the outcome is unknown
+            self._nonces.invalidate()  # cancelled mid-sign or in flight: re-seed before the next send
             raise
         self.stats.send_latency_ms.append((time.perf_counter() - started) * 1e3)
         del self.stats.send_latency_ms[:-1000]
         return self._settle(intents, reply, transport.name, transport.last_write_ns)
+
+    async def _sign_and_write(self, transport: WsTxTransport, intents: tuple[TxIntent, ...], first: int) -> Reply:
+        """Sign and write on the signer thread (the write follows the signature at once), then await the reply."""
+        request_id, future = transport.prepare(len(intents))
+        try:
+            await self._signer.sign_batch(intents, first, then=lambda signed: transport.write(request_id, signed))
+        except SignError:
+            transport.forget(request_id)
+            raise
+        except Exception as exc:  # the socket failed during the write: the bytes may or may not have left
+            transport.forget(request_id)
+            self.stats.sent += 1
+            return Reply(Outcome.UNKNOWN, None, f"{type(exc).__name__}: {exc}")
+        self.stats.sent += 1
+        return await transport.wait(request_id, future, self._timeout)
 
     def _settle(self, intents: tuple[TxIntent, ...], reply: Reply, via: str, written_ns: int | None) -> SendResult:
         if reply.volume_quota_remaining is not None:
@@ -286,10 +299,12 @@ class TxSender:
 
 
 class WsTxTransport:
-    """``jsonapi/sendtxbatch`` over a dedicated WebSocket, replies matched by request id.
+    """``jsonapi/sendtx(batch)`` over a dedicated WebSocket, replies matched by request id.
 
-    An error frame without an id makes every outstanding request UNKNOWN. A reply arriving after its
-    request timed out is dropped (logged), never taken as the answer to a newer request.
+    The socket is a thread-safe synchronous connection, so the signer thread writes each transaction
+    the moment it is signed (no hop back to the event loop before the write); a reader thread hands
+    replies to the loop. An error frame without an id makes every outstanding request UNKNOWN. A reply
+    arriving after its request timed out is dropped (counted), never taken as the answer to a newer one.
     """
 
     name = "ws"
@@ -297,72 +312,97 @@ class WsTxTransport:
     def __init__(self, ws_url: str) -> None:
         self._url = ws_url
         self._ws: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: dict[str, asyncio.Future[Reply]] = {}
         self._ids = itertools.count(1)
-        self._reader: asyncio.Task[None] | None = None
+        self._reader: threading.Thread | None = None
+        self._closed = threading.Event()
         self.late_replies = 0
         self.last_write_ns: int | None = None
 
     def available(self) -> bool:
-        return self._ws is not None and self._reader is not None and not self._reader.done()
+        return self._ws is not None and self._reader is not None and self._reader.is_alive()
 
     async def connect(self, open_timeout: float = 10.0) -> None:
-        from websockets.asyncio.client import connect
+        from websockets.sync.client import connect
 
-        self._ws = await connect(self._url, open_timeout=open_timeout, ping_interval=20, max_size=2**22)
-        self._reader = asyncio.create_task(self._read(), name="ws-tx-reader")
+        self._loop = asyncio.get_running_loop()
+        self._ws = await asyncio.to_thread(connect, self._url, open_timeout=open_timeout, ping_interval=20,
+                                           compression=None, proxy=None, max_size=2**22)
+        self._reader = threading.Thread(target=self._read, name="ws-tx-reader", daemon=True)
+        self._reader.start()
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader
+        self._closed.set()
         if self._ws is not None:
-            await self._ws.close()
+            await asyncio.to_thread(self._ws.close)
+        if self._reader is not None:
+            await asyncio.to_thread(self._reader.join, 5.0)
         self._fail_all("transport closed")
 
-    async def send(self, signed: Sequence[SignedTx], timeout: float) -> Reply:
+    def prepare(self, signed_count: int) -> tuple[str, asyncio.Future[Reply]]:
+        """Register a request before it is signed; its reply may come back before ``wait`` is called."""
         request_id = f"mm-{next(self._ids)}"
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
+        return request_id, future
+
+    def write(self, request_id: str, signed: Sequence[SignedTx]) -> None:
+        """Send one request; called on the signer thread right after signing. Raises if the socket fails."""
         if len(signed) == 1:
-            frame = {"type": "jsonapi/sendtx", "data": {"id": request_id, "tx_type": signed[0].tx_type,
-                                                         "tx_info": json.loads(signed[0].tx_info)}}
+            # tx_info is already JSON: splice it in rather than parse and re-encode it
+            frame = ('{"type":"jsonapi/sendtx","data":{"id":"' + request_id + '","tx_type":'
+                     + str(signed[0].tx_type) + ',"tx_info":' + signed[0].tx_info + "}}")
         else:
-            frame = {"type": "jsonapi/sendtxbatch",
-                     "data": {"id": request_id, "tx_types": json.dumps([s.tx_type for s in signed]),
-                              "tx_infos": json.dumps([s.tx_info for s in signed])}}
+            frame = json.dumps({"type": "jsonapi/sendtxbatch",
+                                "data": {"id": request_id, "tx_types": json.dumps([s.tx_type for s in signed]),
+                                         "tx_infos": json.dumps([s.tx_info for s in signed])}})
+        self._ws.send(frame)
+        self.last_write_ns = time.monotonic_ns()
+
+    async def wait(self, request_id: str, future: asyncio.Future[Reply], timeout: float) -> Reply:
         try:
-            await self._ws.send(json.dumps(frame))
-            self.last_write_ns = time.monotonic_ns()
-            return await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
             return Reply(Outcome.UNKNOWN, None, f"no reply within {timeout:.1f}s")
-        except Exception as exc:  # connection closed while sending
-            return Reply(Outcome.UNKNOWN, None, f"{type(exc).__name__}: {exc}")
         finally:
             self._pending.pop(request_id, None)
 
-    async def _read(self) -> None:
+    def forget(self, request_id: str) -> None:
+        self._pending.pop(request_id, None)
+
+    async def send(self, signed: Sequence[SignedTx], timeout: float) -> Reply:
+        """Write from the loop (for callers that signed elsewhere) and wait for the reply."""
+        request_id, future = self.prepare(len(signed))
         try:
-            async for raw in self._ws:
+            await asyncio.to_thread(self.write, request_id, signed)
+        except Exception as exc:
+            self.forget(request_id)
+            return Reply(Outcome.UNKNOWN, None, f"{type(exc).__name__}: {exc}")
+        return await self.wait(request_id, future, timeout)
+
+    def _read(self) -> None:
+        try:
+            for raw in self._ws:
                 try:
                     frame = json.loads(raw)
                 except (TypeError, ValueError):
                     log.warning("tx socket: undecodable frame dropped")
                     continue
-                self._on_frame(frame)
+                if frame.get("type") == "ping":
+                    self._ws.send('{"type":"pong"}')
+                    continue
+                self._loop.call_soon_threadsafe(self._on_frame, frame)
         except Exception as exc:
-            log.warning("tx socket closed: %s", exc)
+            if not self._closed.is_set():
+                log.warning("tx socket closed: %s", exc)
         finally:
-            self._fail_all("connection lost")
+            if self._loop is not None and not self._loop.is_closed():
+                with contextlib.suppress(RuntimeError):
+                    self._loop.call_soon_threadsafe(self._fail_all, "connection lost")
 
     def _on_frame(self, frame: dict[str, Any]) -> None:
-        kind = frame.get("type")
-        if kind == "ping":
-            asyncio.get_running_loop().create_task(self._ws.send('{"type":"pong"}'))
-            return
-        if kind == "connected" or kind == "pong":
+        if frame.get("type") in ("connected", "pong"):
             return
         request_id = frame.get("id")
         if request_id is None and "error" in frame:
