@@ -23,6 +23,7 @@ from binance_obi import BinanceFeedSettings, BinanceObiFeed
 from bot import SEC, MarketMaker, build_model
 from lighter_client import TradingClient, open_trading_client
 from lighter_feed import LighterFeed
+from loop_lag import LoopLagMonitor
 from market_info import MarketInfo, fetch_market
 from metrics import Metrics
 from order_diff import requote_threshold_warning
@@ -188,6 +189,8 @@ async def _supervise(rt: Runtime, stop: asyncio.Event, duration: float | None) -
     cfg = rt.config
     sampler = ModelSampler(rt.mm.model, rt.binance)
     rt.status.sampler = sampler
+    loop_lag = LoopLagMonitor()
+    rt.status.loop_lag = loop_lag
     jobs: dict[str, Awaitable[None]] = {
         "lighter-ws": rt.ws.run(),
         "sampler": run_fixed_clock(cfg.vol_obi.step_ns, sampler.tick),
@@ -197,6 +200,7 @@ async def _supervise(rt: Runtime, stop: asyncio.Event, duration: float | None) -
         "account-refresh": _account_refresh(rt),
         "sanity": rt.sanity.run(),
         "status": rt.status.run(),
+        "loop-lag": loop_lag.run(),
     }
     if rt.binance is not None:
         jobs["binance"] = rt.binance.run()

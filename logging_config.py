@@ -117,6 +117,8 @@ def setup_logging(
             root.removeHandler(handler)
     root.addHandler(queue_handler)
     root.setLevel(logging.DEBUG if log_dir is not None else level.upper())
+    # websockets logs every frame at DEBUG: thirty lines a second of noise and measurable CPU
+    logging.getLogger("websockets").setLevel(logging.INFO)
     listener.start()
     _current = LoggingHandle(listener, queue_handler, log_file)
     atexit.register(_current.stop)

@@ -1,7 +1,8 @@
 """What the bot is doing, at a glance: a status line every few seconds and a summary table at exit.
 
 Rules: read-only views of the other components; formatting only, no decisions. The same figures are
-returned as a dict (``snapshot``) for the optional Prometheus endpoint and for tests.
+returned as a dict (``snapshot``) for the optional Prometheus endpoint and for tests. The summary ends with
+one machine-readable ``perf:`` line (``key=value`` pairs, ``nan`` when unknown) that benchmarks parse.
 """
 from __future__ import annotations
 
@@ -37,13 +38,17 @@ class StatusReporter:
         self._feed = feed
         self._binance = binance
         self.sampler: Any | None = None
+        self.loop_lag: Any | None = None  # loop_lag.LoopLagMonitor, set by the daemon
         self._started = time.monotonic()
+        self._last_mid: float | None = None  # values the position in the exit summary, after the feed closed
 
     def snapshot(self) -> dict[str, Any]:
         mm, market = self._mm, self._mm.market
         now = time.monotonic_ns()
         book = self._feed.book
         mid = book.mid
+        if mid is not None:
+            self._last_mid = mid
         quotes: dict[str, float | None] = {"bid": None, "ask": None}
         for (side, level), slot in mm.orders.slots.items():
             if level == 0 and slot.state is not SlotState.IDLE:
@@ -57,7 +62,7 @@ class StatusReporter:
             "bid_bp": None if mid is None or quotes["bid"] is None else (mid - quotes["bid"]) / mid * 1e4,
             "ask_bp": None if mid is None or quotes["ask"] is None else (quotes["ask"] - mid) / mid * 1e4,
             "position": position,
-            "position_usd": None if mid is None else position * mid,
+            "position_usd": None if self._last_mid is None else position * self._last_mid,
             "realized_pnl": mm.account.realized_pnl,
             "unrealized_pnl": mm.account.unrealized_pnl,
             "fills": mm.stats.fills,
@@ -71,6 +76,8 @@ class StatusReporter:
             "paused": ",".join(mm.pauses) or None,
             "tick_to_order_p50_ms": _p(ticks, 0.5),
             "tick_to_order_p99_ms": _p(ticks, 0.99),
+            "loop_lag_p50_ms": None if self.loop_lag is None else self.loop_lag.percentile_ms(0.5),
+            "loop_lag_p99_ms": None if self.loop_lag is None else self.loop_lag.percentile_ms(0.99),
             "book_resyncs": self._feed.stats.resubscribes,
             "sent": self._sender.stats.sent,
             "rejected": self._sender.stats.rejected,
@@ -111,8 +118,26 @@ class StatusReporter:
             ("book resyncs / breaker trips", f"{s['book_resyncs']} / {s['breaker_trips']}"),
             ("tick-to-order p50 / p99", f"{_fmt(_p(ticks, 0.5), '.2f')} / {_fmt(_p(ticks, 0.99), '.2f')} ms"),
             ("mean tick-to-order", f"{_fmt(statistics.fmean(ticks) if ticks else None, '.2f')} ms"),
+            ("event-loop lag p50 / p99",
+             f"{_fmt(s['loop_lag_p50_ms'], '.2f')} / {_fmt(s['loop_lag_p99_ms'], '.2f')} ms"),
         ]
         width = max(len(name) for name, _ in rows)
         text = "\n".join(f"  {name:<{width}}  {value}" for name, value in rows)
         log.info("summary:\n%s", text)
+        log.info("%s", self.perf_line(s))
         return text
+
+    def perf_line(self, s: dict[str, Any] | None = None) -> str:
+        s = self.snapshot() if s is None else s
+        figures = {
+            "tick_to_order_p50_ms": s["tick_to_order_p50_ms"],
+            "tick_to_order_p99_ms": s["tick_to_order_p99_ms"],
+            "tick_to_order_samples": len(self._mm.stats.tick_to_order_ms),
+            "loop_lag_p50_ms": s["loop_lag_p50_ms"],
+            "loop_lag_p99_ms": s["loop_lag_p99_ms"],
+            "loop_lag_samples": 0 if self.loop_lag is None else self.loop_lag.samples,
+            "timer_overshoot_p50_ms": None if self.loop_lag is None else self.loop_lag.overshoot_percentile_ms(0.5),
+            "timer_overshoot_p99_ms": None if self.loop_lag is None else self.loop_lag.overshoot_percentile_ms(0.99),
+        }
+        return "perf: " + " ".join(f"{name}={'nan' if value is None else format(value, 'g')}"
+                                   for name, value in figures.items())

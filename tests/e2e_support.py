@@ -172,24 +172,3 @@ def position_and_volume(sim: SimHandle, account_index: int, market_id: int) -> t
     account: dict[str, Any] = sim.account(account_index)
     position = account["positions"].get(str(market_id), {}).get("position", "0")
     return float(position), float(account["volume"]), float(account["total_asset_value"])
-
-
-# ---- status lines ----------------------------------------------------------------------------------------
-
-_STATUS = re.compile(
-    r"QUOTING mid (?P<mid>[\d.]+) bid (?P<bid>[\d.]+) \((?P<bid_bp>-?[\d.]+)bp\) "
-    r"ask (?P<ask>[\d.]+) \((?P<ask_bp>-?[\d.]+)bp\) pos (?P<pos>[-+][\d.e-]+)"
-)
-
-
-@dataclass(frozen=True)
-class StatusLine:
-    mid: float
-    bid_bp: float
-    ask_bp: float
-    position: float
-
-
-def quoting_status_lines(output: str) -> list[StatusLine]:
-    return [StatusLine(float(m["mid"]), float(m["bid_bp"]), float(m["ask_bp"]), float(m["pos"]))
-            for m in _STATUS.finditer(output)]
