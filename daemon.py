@@ -21,14 +21,18 @@ import aiohttp
 
 from binance_obi import BinanceFeedSettings, BinanceObiFeed
 from bot import SEC, MarketMaker, build_model
+from flatten import flatten_position
 from lighter_client import TradingClient, open_trading_client
 from lighter_feed import LighterFeed
 from loop_lag import LoopLagMonitor
 from market_info import MarketInfo, fetch_market
 from metrics import Metrics
 from order_diff import requote_threshold_warning
-from orderbook_sanity import SanityChecker
+from orderbook_sanity import SanityChecker, rest_best_ticks
 from pacing import Pacer
+from quota_recovery import QuotaRecoveryRunner, RecoveryInputs
+from quoting import base_size_lots, max_position_usd
+from risk_quota_recovery import RecoveryParams
 from risk_reconcile import poll_interval_ns
 from sampler import ModelSampler, run_fixed_clock
 from send_loop import SendLoop
@@ -60,15 +64,18 @@ class Runtime:
     send_loop: SendLoop
     sanity: SanityChecker
     status: StatusReporter
+    recovery: QuotaRecoveryRunner | None = None
+    flatten_on_exit: bool = False
 
 
 async def run_daemon(config: Config, symbol: str, creds: Credentials, *, duration: float | None,
-                     stop: asyncio.Event, metrics: Metrics | None = None) -> int:
+                     stop: asyncio.Event, metrics: Metrics | None = None, flatten_on_exit: bool = False) -> int:
     """Run the bot until ``stop`` is set, ``duration`` elapses or a task fails. Returns the exit status."""
     session = aiohttp.ClientSession()
     runtime: Runtime | None = None
     try:
         runtime = await _start(config, symbol, creds, session)
+        runtime.flatten_on_exit = flatten_on_exit
         if metrics is not None:
             metrics.bind(runtime.status.snapshot)
         return await _supervise(runtime, stop, duration)
@@ -124,11 +131,30 @@ async def _start(config: Config, symbol: str, creds: Credentials, session: aioht
                            config.safety.sanity_tolerance_bps)
     status = StatusReporter(mm, client.sender, feed, binance, ws)
     runtime = Runtime(config, market, client, reader, mm, ws, feed, binance, send_loop, sanity, status)
+    if premium and config.quota_recovery.enabled:
+        runtime.recovery = _quota_recovery(runtime, pacer)
 
     await _refresh_account(runtime)
     await _cancel_leftovers(runtime, "start-up")
     await _set_leverage(runtime)
     return runtime
+
+
+def _quota_recovery(rt: Runtime, pacer: Pacer) -> QuotaRecoveryRunner:
+    mm, feed = rt.mm, rt.feed
+
+    def limit() -> float | None:
+        mid_ticks2 = feed.book.mid_ticks2
+        if mid_ticks2 is None:
+            return None
+        now, capital = time.monotonic_ns(), mm.capital()
+        size = base_size_lots(mm.quoting, mm.rules, capital, now, mid_ticks2 / 2)
+        return max_position_usd(mm.quoting, mm.rules, capital, now, size, mid_ticks2 / 2)
+
+    inputs = RecoveryInputs(book=lambda: feed.book, volatility_usd_per_sqrt_s=lambda: mm.model.volatility,
+                            max_position_usd=limit, warmed_up=lambda: mm.model.warmed_up(time.monotonic_ns()))
+    return QuotaRecoveryRunner(RecoveryParams.from_config(rt.config), rt.market, mm.rules, rt.client.sender, pacer,
+                               mm.account, mm.orders.allocator, inputs, on_rate_limited=mm.rate_limited_delay_s)
 
 
 async def _read_tier(reader: VenueReader) -> bool:
@@ -204,6 +230,8 @@ async def _supervise(rt: Runtime, stop: asyncio.Event, duration: float | None) -
     }
     if rt.binance is not None:
         jobs["binance"] = rt.binance.run()
+    if rt.recovery is not None:
+        jobs["quota-recovery"] = rt.recovery.run()
     tasks = {asyncio.create_task(job, name=name): name for name, job in jobs.items()}
     stopper = asyncio.create_task(stop.wait(), name="stop-signal")
     timer = asyncio.create_task(asyncio.sleep(duration if duration else 10**9), name="duration")
@@ -271,12 +299,41 @@ async def _account_refresh(rt: Runtime) -> None:
             log.warning("account refresh failed: %s", exc)
 
 
+async def _flatten(rt: Runtime) -> None:
+    """--flatten-on-exit: close the position with reduce-only IOC orders, reading touch and position over REST."""
+
+    async def read_position() -> int:
+        await _refresh_account(rt)
+        return rt.mm.account.position_lots
+
+    async def read_touch() -> tuple[int, int] | None:
+        try:
+            body = await rt.reader.order_book_orders(rt.market.market_id)
+        except VenueReadError:
+            return None
+        return rest_best_ticks(body, rt.market.price_decimals)
+
+    result = await asyncio.wait_for(
+        flatten_position(rt.client.sender, rt.market, read_position, read_touch, rt.mm.orders.allocator),
+        timeout=90)
+    if result.flat:
+        log.info("position flattened (%s lots before): %s", result.start_lots, result.detail)
+    else:
+        log.error("POSITION NOT FLAT after %d attempt(s): %s lots left (%s)", result.attempts, result.final_lots,
+                  result.detail)
+
+
 async def _shutdown(rt: Runtime) -> None:
+    if rt.recovery is not None:
+        with contextlib.suppress(Exception):  # never leave a recovery round trip half done
+            await asyncio.wait_for(rt.recovery.close_round_trip(), timeout=30)
     log.info("shutting down: cancelling every order on %s", rt.market.symbol)
     try:
         clean = await asyncio.wait_for(_cancel_leftovers(rt, "shutdown"), timeout=60)
         if not clean:
             log.error("SHUTDOWN INCOMPLETE: check open orders on %s manually", rt.market.symbol)
+        if rt.flatten_on_exit:
+            await _flatten(rt)
     except Exception:
         log.exception("shutdown cancel failed: check open orders on %s manually", rt.market.symbol)
     closers = [rt.ws.close, *([rt.binance.close] if rt.binance is not None else []), rt.client.close]

@@ -157,6 +157,11 @@ class OrderManager:
 
     # ---- views ---------------------------------------------------------------------------------------------
 
+    @property
+    def allocator(self) -> ClientOrderIndexAllocator:
+        """The one client-order-index allocator of this market (shared with recovery and flatten orders)."""
+        return self._allocator
+
     def live_prices(self) -> dict[SlotKey, int]:
         return {key: slot.price_tick for key, slot in self.slots.items() if slot.state is not SlotState.IDLE}
 

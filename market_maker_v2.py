@@ -55,6 +55,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--log-dir", default="logs", help="directory of the rotating log file (default: logs)")
     parser.add_argument("--metrics-port", type=int, metavar="PORT",
                         help="serve Prometheus metrics on this port (127.0.0.1)")
+    parser.add_argument("--flatten-on-exit", action="store_true",
+                        help="after cancelling the orders at exit, close the position with reduce-only IOC orders "
+                             "(slippage 0.5%% of price; off by default)")
     parser.add_argument("--sim-seed", type=int, default=1, help="simulator random seed (default: 1)")
     args = parser.parse_args(argv)
     if args.duration is not None and args.duration <= 0:
@@ -88,7 +91,7 @@ async def _main(args: argparse.Namespace, config: Config, creds: Credentials | N
 
             metrics = start_metrics_server(args.metrics_port)
         status = await run_daemon(config, args.symbol, creds, duration=args.duration, stop=stop,
-                                  metrics=metrics)
+                                  metrics=metrics, flatten_on_exit=args.flatten_on_exit)
         return status
     finally:
         if sim is not None:

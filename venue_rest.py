@@ -65,6 +65,9 @@ class VenueReader:
                                {"account_index": self._account, "market_id": str(market_id)}, auth=True)
         return list(body.get("orders") or [])
 
+    async def order_book_orders(self, market_id: int, limit: int = 5) -> dict[str, Any]:
+        return await self._get("/api/v1/orderBookOrders", {"market_id": str(market_id), "limit": str(limit)})
+
     async def account(self) -> dict[str, Any]:
         return await self._get("/api/v1/account", {"by": "index", "value": self._account})
 
