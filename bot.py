@@ -198,6 +198,8 @@ class MarketMaker:
             asks = ()
         if not bids and not asks:
             return None
+        if bids is targets.bids and asks is targets.asks:
+            return targets
         return replace(targets, bids=bids, asks=asks)
 
     def compute_ops(self, max_quota_ops: int) -> list[TxIntent]:

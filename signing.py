@@ -106,7 +106,9 @@ class SignedTx:
 
 
 class SignError(RuntimeError):
-    """The signer refused the transaction; nothing was sent."""
+    """The signer refused a transaction; it and the ones after it were not sent (``done`` before it were)."""
+
+    done: int = 0
 
 
 class Signer:
@@ -126,17 +128,25 @@ class Signer:
         )
 
     async def sign_batch(self, intents: Sequence[TxIntent], first_nonce: int,
-                         then: Callable[[list[SignedTx]], None] | None = None) -> list[SignedTx]:
-        """Sign ``intents`` with consecutive nonces from ``first_nonce`` on the signer thread; ``then`` runs
-        on that thread right after (the socket write, so it follows the signature without a loop hop)."""
+                         each: Callable[[int, SignedTx], None] | None = None) -> list[SignedTx]:
+        """Sign ``intents`` with consecutive nonces from ``first_nonce`` on the signer thread. ``each(i, tx)``
+        runs on that thread right after the i-th signature (the socket write: no loop hop, and the first
+        order leaves while the next is being signed). A SignError says how many were done before it."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._sign_then, list(intents), first_nonce, then)
+        return await loop.run_in_executor(self._executor, self._sign_each, list(intents), first_nonce, each)
 
-    def _sign_then(self, intents: list[TxIntent], first_nonce: int,
-                   then: Callable[[list[SignedTx]], None] | None) -> list[SignedTx]:
-        signed = self._sign_all(intents, first_nonce)
-        if then is not None:
-            then(signed)
+    def _sign_each(self, intents: list[TxIntent], first_nonce: int,
+                   each: Callable[[int, SignedTx], None] | None) -> list[SignedTx]:
+        signed: list[SignedTx] = []
+        for index, intent in enumerate(intents):
+            try:
+                tx = self._sign_one(intent, first_nonce + index)
+            except SignError as exc:
+                exc.done = index
+                raise
+            signed.append(tx)
+            if each is not None:
+                each(index, tx)
         return signed
 
     async def auth_token(self, lifetime_seconds: int) -> str:
@@ -148,9 +158,6 @@ class Signer:
         if err or not token:
             raise SignError(f"auth token not created: {err}")
         return token
-
-    def _sign_all(self, intents: list[TxIntent], first_nonce: int) -> list[SignedTx]:
-        return [self._sign_one(intent, first_nonce + i) for i, intent in enumerate(intents)]
 
     def _sign_one(self, intent: TxIntent, nonce: int) -> SignedTx:
         client, key = self._client, self.api_key_index

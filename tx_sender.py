@@ -210,9 +210,14 @@ class TxSender:
         return self._lock
 
     async def send(self, intents: Sequence[TxIntent]) -> list[SendResult]:
-        """Sign and send ``intents`` in order, in batches of at most MAX_BATCH; stops at the first failure."""
+        """Sign and send ``intents`` in nonce order. Over the WebSocket each transaction is its own request,
+        written as soon as it is signed (one SendResult each); over REST in batches of at most MAX_BATCH
+        (one SendResult per batch), stopping at the first failed batch."""
         results: list[SendResult] = []
         async with self._lock:
+            transport = next((t for t in self._transports if t.available()), None)
+            if isinstance(transport, WsTxTransport) and intents:
+                return await self._stream_locked(transport, tuple(intents))
             for start in range(0, len(intents), MAX_BATCH):
                 chunk = tuple(intents[start:start + MAX_BATCH])
                 result = await self._send_locked(chunk)
@@ -224,27 +229,30 @@ class TxSender:
                     break
         return results
 
+    async def _seed_nonce(self) -> str | None:
+        if not self._nonces.needs_refresh:
+            return None
+        try:
+            await self._nonces.hard_refresh()
+            self.stats.nonce_refreshes += 1
+            return None
+        except (TimeoutError, aiohttp.ClientError, RuntimeError) as exc:
+            return f"nonce refresh failed: {exc}"
+
     async def _send_locked(self, intents: tuple[TxIntent, ...]) -> SendResult:
-        if not intents:
-            return SendResult(Outcome.NOT_SENT, intents, message="nothing to send")
-        if self._nonces.needs_refresh:
-            try:
-                await self._nonces.hard_refresh()
-                self.stats.nonce_refreshes += 1
-            except (TimeoutError, aiohttp.ClientError, RuntimeError) as exc:
-                return SendResult(Outcome.NOT_SENT, intents, message=f"nonce refresh failed: {exc}")
-        transport = next((t for t in self._transports if t.available()), None)
+        problem = await self._seed_nonce()
+        if problem:
+            return SendResult(Outcome.NOT_SENT, intents, message=problem)
+        transport = next((t for t in self._transports if t.available() and not isinstance(t, WsTxTransport)),
+                         None)
         if transport is None:
             return SendResult(Outcome.NOT_SENT, intents, message="no transport available")
         first = self._nonces.take(len(intents))
         started = time.perf_counter()
         try:
-            if isinstance(transport, WsTxTransport):
-                reply = await self._sign_and_write(transport, intents, first)
-            else:
-                signed = await self._signer.sign_batch(intents, first)
-                self.stats.sent += 1
-                reply = await transport.send(signed, self._timeout)
+            signed = await self._signer.sign_batch(intents, first)
+            self.stats.sent += 1
+            reply = await transport.send(signed, self._timeout)
         except SignError as exc:
             self._nonces.acknowledge_failure(len(intents))
             self.stats.sign_errors += 1
@@ -257,20 +265,90 @@ class TxSender:
         del self.stats.send_latency_ms[:-1000]
         return self._settle(intents, reply, transport.name, transport.last_write_ns)
 
-    async def _sign_and_write(self, transport: WsTxTransport, intents: tuple[TxIntent, ...], first: int) -> Reply:
-        """Sign and write on the signer thread (the write follows the signature at once), then await the reply."""
-        request_id, future = transport.prepare(len(intents))
+    async def _stream_locked(self, transport: WsTxTransport, intents: tuple[TxIntent, ...]) -> list[SendResult]:
+        """One request per transaction, each written on the signer thread right after its signature; then
+        all replies are awaited together. Any failure re-seeds the nonce (later ones cannot have landed on a
+        gap, but the venue decides that, not us)."""
+        problem = await self._seed_nonce()
+        if problem:
+            return [SendResult(Outcome.NOT_SENT, intents, message=problem)]
+        count = len(intents)
+        first = self._nonces.take(count)
+        requests = [transport.prepare(1) for _ in intents]
+        written_ns: list[int | None] = [None] * count
+
+        def write(index: int, signed: SignedTx) -> None:
+            transport.write(requests[index][0], [signed])
+            written_ns[index] = time.monotonic_ns()
+
+        started = time.perf_counter()
+        failure: Reply | None = None  # what happened to the first transaction that was not written
         try:
-            await self._signer.sign_batch(intents, first, then=lambda signed: transport.write(request_id, signed))
-        except SignError:
+            await self._signer.sign_batch(intents, first, each=write)
+        except SignError as exc:
+            self.stats.sign_errors += 1
+            log.error("signing failed, not sent: %s", exc)
+            failure = Reply(Outcome.NOT_SENT, None, str(exc))
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                self._nonces.invalidate()
+                for request_id, _ in requests:
+                    transport.forget(request_id)
+                raise
+            failure = Reply(Outcome.UNKNOWN, None, f"{type(exc).__name__}: {exc}")  # the bytes may have left
+        sent = sum(1 for ns in written_ns if ns is not None)
+        self.stats.sent += sent + (failure is not None and failure.outcome is Outcome.UNKNOWN)
+        replies = list(await asyncio.gather(*(transport.wait(rid, fut, self._timeout)
+                                              for (rid, fut) in requests[:sent])))
+        for request_id, _ in requests[sent:]:
             transport.forget(request_id)
-            raise
-        except Exception as exc:  # the socket failed during the write: the bytes may or may not have left
-            transport.forget(request_id)
-            self.stats.sent += 1
-            return Reply(Outcome.UNKNOWN, None, f"{type(exc).__name__}: {exc}")
-        self.stats.sent += 1
-        return await transport.wait(request_id, future, self._timeout)
+        if failure is not None:
+            replies.append(failure)
+            replies.extend(Reply(Outcome.NOT_SENT, None, "an earlier transaction failed")
+                           for _ in range(count - sent - 1))
+        self.stats.send_latency_ms.append((time.perf_counter() - started) * 1e3)
+        del self.stats.send_latency_ms[:-1000]
+        self._settle_stream(first, replies)
+        return [self._record(intent, reply, transport.name, written_ns[i])
+                for i, (intent, reply) in enumerate(zip(intents, replies, strict=True))]
+
+    def _settle_stream(self, first: int, replies: list[Reply]) -> None:
+        """Nonce bookkeeping after a stream: keep what was accepted; give back the rest only when provably
+        unconsumed (a venue refusal or nothing sent at the first failure, and only refusals for the nonce
+        gap or nothing sent after it); otherwise re-seed from the exchange."""
+        failed = next((i for i, reply in enumerate(replies) if reply.outcome is not Outcome.ACCEPTED), None)
+        if failed is None:
+            return
+        head = replies[failed]
+        head_unconsumed = head.outcome is Outcome.NOT_SENT or (
+            head.outcome is Outcome.REJECTED and head.code != INVALID_NONCE_CODE)
+        tail_unconsumed = all(r.outcome is Outcome.NOT_SENT or (r.outcome is Outcome.REJECTED and
+                                                                 r.code == INVALID_NONCE_CODE)
+                              for r in replies[failed + 1:])
+        if head_unconsumed and tail_unconsumed:
+            self._nonces.acknowledge_failure(len(replies) - failed)
+        else:
+            self._nonces.invalidate()
+
+    def _record(self, intent: TxIntent, reply: Reply, via: str, written_ns: int | None) -> SendResult:
+        """Count one reply and turn it into a result (no nonce handling: the caller settles the sequence)."""
+        if reply.volume_quota_remaining is not None:
+            self.volume_quota_remaining = reply.volume_quota_remaining
+        if reply.code is not None:
+            self.stats.last_codes.append(reply.code)
+            del self.stats.last_codes[:-50]
+        if reply.outcome is Outcome.ACCEPTED:
+            self.stats.accepted += 1
+        elif reply.outcome is Outcome.RATE_LIMITED:
+            self.stats.rate_limited += 1
+        elif reply.outcome is Outcome.UNKNOWN:
+            self.stats.unknown += 1
+        elif reply.outcome is Outcome.REJECTED:
+            self.stats.rejected += 1
+        if reply.outcome not in (Outcome.ACCEPTED, Outcome.NOT_SENT):
+            log.warning("send outcome %s (%s): code=%s %s", reply.outcome.value, via, reply.code, reply.message)
+        return SendResult(reply.outcome, (intent,), reply.code, reply.message, reply.tx_hashes,
+                          reply.volume_quota_remaining, via, written_ns)
 
     def _settle(self, intents: tuple[TxIntent, ...], reply: Reply, via: str, written_ns: int | None) -> SendResult:
         if reply.volume_quota_remaining is not None:

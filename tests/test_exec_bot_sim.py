@@ -57,7 +57,7 @@ async def test_one_sided_flow_respects_the_limit_and_quotes_never_cross(sim: Sim
         capital = mm.capital()
         assert capital is not None
         limit_reached = False
-        highest_limit = 0.0
+        most_lots = 0.0
         samples = 0
         deadline = time.monotonic() + 12
         while time.monotonic() < deadline and not (limit_reached and samples > 40):
@@ -77,15 +77,16 @@ async def test_one_sided_flow_respects_the_limit_and_quotes_never_cross(sim: Sim
             now = time.monotonic_ns()
             size = max((o["base_size"] for o in orders), default=mm.rules.min_base_lots)
             limit = max_position_usd(mm.quoting, mm.rules, mm.capital(), now, size, mid)
-            assert limit is not None and limit > 0
-            exposure = mm.rules.notional_usd(abs(position), mid)
-            # Every adding order counts as filled against M when it is placed (bot._within_limit). M itself
-            # falls with the equity (the sweeps move the simulator's last-trade mark against the short), so a
-            # position can exceed today's M through losses, never through new orders: compare with the
-            # largest M seen (2 % slack for the mid moving between placement and this check).
-            highest_limit = max(highest_limit, limit)
-            assert exposure <= highest_limit * 1.02, (position, exposure, limit, highest_limit)
+            assert limit is not None
+            # Every adding order counts as filled against M when it is placed (bot._within_limit). The sweeps
+            # push the simulator's price (and its last-trade mark, hence the equity and M) around, so compare
+            # in lots with the most the limit ever allowed: a position can grow past today's M through price
+            # and losses, never through new orders. 2 % slack for the mid moving between placement and check.
+            lots_per_usd = abs(size) / max(mm.rules.notional_usd(abs(size), mid), 1e-9)
+            most_lots = max(most_lots, limit * lots_per_usd)
+            assert abs(position) <= most_lots * 1.02, (position, most_lots, limit, mid)
             # at the limit: one more adding order, filled, would exceed it
+            exposure = mm.rules.notional_usd(abs(position), mid)
             limit_reached = limit_reached or exposure + mm.rules.notional_usd(size, mid) > limit
             samples += 1
             await asyncio.sleep(0.05)

@@ -106,7 +106,8 @@ async def test_repeated_rejections_trip_the_breaker_which_recovers(sim: SimHandl
     async with started_runtime(config, account) as rt:
         mm = rt.mm
         assert config.safety.max_consecutive_order_rejections == 3
-        sim.inject_fault("reject_tx", count=3, code=21701, message="invalid order price")
+        # two creates per plan, each its own request over the WebSocket: six refusals cover three plans
+        sim.inject_fault("reject_tx", count=6, code=21701, message="invalid order price")
         for _ in range(3):
             results = await rt.client.sender.send(plan(mm, targets()))
             assert results[0].outcome is Outcome.REJECTED
