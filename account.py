@@ -61,6 +61,7 @@ class AccountState:
         self.portfolio_value: float | None = None
         self.available_balance: float | None = None
         self.capital_updated_ns: int | None = None
+        self.position_ws_ns: int | None = None  # when the WebSocket last changed the position
         self.fills_count = 0
         self.fill_volume_usd = 0.0
         self._seen_trades: set[int] = set()
@@ -92,11 +93,17 @@ class AccountState:
 
     # ---- positions ----------------------------------------------------------------------------------
 
-    def on_positions(self, positions: dict[str, Any] | list[Any] | None) -> None:
-        """A full positions snapshot (dict keyed by market id, or the REST list); a missing market is flat."""
+    def on_positions(self, positions: dict[str, Any] | list[Any] | None, snapshot: bool = True,
+                     now_ns: int | None = None) -> None:
+        """Positions keyed by market id (WS) or the REST list. In a snapshot a missing market is flat; an
+        update only changes the markets it carries (another market's fill must not zero ours)."""
         entries = positions.values() if isinstance(positions, dict) else (positions or [])
         mine = next((p for p in entries if int(p.get("market_id", -1)) == self.market_id), None)
+        if mine is None and not snapshot:
+            return
         self.position_known = True
+        if now_ns is not None:
+            self.position_ws_ns = now_ns
         if mine is None:
             self.position_lots, self.avg_entry_price, self.unrealized_pnl = 0, None, 0.0
             return
@@ -106,12 +113,12 @@ class AccountState:
         self.unrealized_pnl = _float(mine.get("unrealized_pnl")) or 0.0
         self.realized_pnl = _float(mine.get("realized_pnl")) or 0.0
 
-    def on_account_all(self, message: dict[str, Any]) -> list[Fill]:
+    def on_account_all(self, message: dict[str, Any], now_ns: int | None = None) -> list[Fill]:
         """``account_all``: positions and trades. Returns fills not seen before (none on the snapshot)."""
-        if "positions" in message:
-            self.on_positions(message.get("positions"))
-        trades = (message.get("trades") or {}).get(str(self.market_id), [])
         history = str(message.get("type", "")).startswith("subscribed/")
+        if "positions" in message:
+            self.on_positions(message.get("positions"), snapshot=history, now_ns=now_ns)
+        trades = (message.get("trades") or {}).get(str(self.market_id), [])
         return self.on_trades(trades, report=not history)
 
     def on_trades(self, trades: list[dict[str, Any]], report: bool = True) -> list[Fill]:
@@ -180,8 +187,9 @@ class AccountState:
 
     # ---- REST -----------------------------------------------------------------------------------------
 
-    def on_rest_account(self, body: dict[str, Any], now_ns: int) -> None:
-        """``GET /api/v1/account?by=index``: capital and positions, the slow-timer refresh."""
+    def on_rest_account(self, body: dict[str, Any], now_ns: int, requested_ns: int | None = None) -> None:
+        """``GET /api/v1/account?by=index``: capital and positions, the slow-timer refresh. The position is
+        not taken when the WebSocket changed it after the request was made (the reply would be older)."""
         accounts = body.get("accounts") or []
         account = next((a for a in accounts if int(a.get("index", a.get("account_index", -1)))
                         == self.account_index), None)
@@ -189,4 +197,7 @@ class AccountState:
             return
         portfolio = account.get("total_asset_value")
         self._set_capital(account.get("collateral"), portfolio, account.get("available_balance"), now_ns)
-        self.on_positions(account.get("positions") or [])
+        newer_ws = (requested_ns is not None and self.position_ws_ns is not None
+                    and self.position_ws_ns >= requested_ns)
+        if not newer_ws:
+            self.on_positions(account.get("positions") or [])

@@ -119,6 +119,7 @@ class MarketMaker:
         self.stats = BotStats()
         self.last_quote: tuple[int, int] | None = None
         self._last_fair_tick = 0.0
+        self._max_book_silence_ns = int(config.safety.max_book_silence_sec * SEC)
         self._book_event_ns: int | None = None
         self._last_tick_ns: int | None = None  # the newest book frame
         self._tick_pending = False  # a book frame arrived since the last plan
@@ -139,6 +140,9 @@ class MarketMaker:
         feed = self.feed
         if feed is None or not feed.book.valid:
             return "book invalid"
+        last = feed.stats.last_valid_ns
+        if last is None or now_ns - last > self._max_book_silence_ns:
+            return "book silent"
         if not self.account.position_known:
             return "position unknown"
         status = self.breaker.status(now_ns, feeds_healthy=feed.book.valid)

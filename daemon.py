@@ -48,7 +48,9 @@ log = logging.getLogger("lighter_mm.daemon")
 EXIT_OK = 0
 EXIT_FATAL = 1
 ACCOUNT_REFRESH_S = 30.0
-SHUTDOWN_ATTEMPTS = 5
+STARTUP_CANCEL_S = 30.0
+SHUTDOWN_CANCEL_S = 60.0
+WRITER_STOP_TIMEOUT_S = 15.0
 
 
 @dataclass
@@ -134,9 +136,14 @@ async def _start(config: Config, symbol: str, creds: Credentials, session: aioht
     if premium and config.quota_recovery.enabled:
         runtime.recovery = _quota_recovery(runtime, pacer)
 
-    await _refresh_account(runtime)
-    await _cancel_leftovers(runtime, "start-up")
-    await _set_leverage(runtime)
+    try:
+        await _refresh_account(runtime)
+        if not await _cancel_leftovers(runtime, "start-up", always_cancel=False, budget_s=STARTUP_CANCEL_S):
+            raise RuntimeError("orders left by a previous run could not be cancelled; not quoting")
+        await _set_leverage(runtime)
+    except BaseException:
+        await client.close()
+        raise
     return runtime
 
 
@@ -168,8 +175,9 @@ async def _read_tier(reader: VenueReader) -> bool:
 
 
 async def _refresh_account(rt: Runtime) -> None:
+    requested = time.monotonic_ns()
     body = await rt.reader.account()
-    rt.mm.account.on_rest_account(body, time.monotonic_ns())
+    rt.mm.account.on_rest_account(body, time.monotonic_ns(), requested_ns=requested)
 
 
 async def _set_leverage(rt: Runtime) -> None:
@@ -183,31 +191,48 @@ async def _set_leverage(rt: Runtime) -> None:
                     result.outcome.value, result.code, result.message)
 
 
-async def _cancel_leftovers(rt: Runtime, when: str) -> bool:
-    """Cancel every order of this market and confirm over REST; True when none is left."""
-    timeout = rt.config.safety.order_reconcile_timeout_sec
-    for attempt in range(1, SHUTDOWN_ATTEMPTS + 1):
+async def _send_cancel_all(rt: Runtime, when: str) -> bool:
+    try:
+        [result] = await rt.client.sender.send([CancelAllOrders(rt.market.market_id)])
+    except Exception as exc:  # a crash here must not end the shutdown's retries
+        log.warning("%s: cancel-all failed: %s", when, exc)
+        return False
+    if not result.ok:
+        log.warning("%s: cancel-all %s (%s %s)", when, result.outcome.value, result.code, result.message)
+    return result.ok
+
+
+async def _cancel_leftovers(rt: Runtime, when: str, *, always_cancel: bool, budget_s: float) -> bool:
+    """Cancel every order of this market and confirm it over REST; True when none is left.
+
+    The venue accepts orders asynchronously, so "none left" needs two empty listings in a row, the last
+    taken at least a second after the cancel-all was accepted. Cancel-all is re-sent whenever an order
+    shows up, with a doubling back-off after failures (429s included), until ``budget_s`` runs out.
+    """
+    deadline = time.monotonic() + budget_s
+    need_cancel, cancelled_at, empty_in_a_row, backoff = always_cancel, None, 0, 0.5
+    while time.monotonic() < deadline:
+        if need_cancel:
+            if not await _send_cancel_all(rt, when):
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 8.0)
+                continue
+            need_cancel, cancelled_at, backoff = False, time.monotonic(), 0.5
+        await asyncio.sleep(1.0)
         try:
             orders = await rt.reader.active_orders(rt.market.market_id)
         except VenueReadError as exc:
-            log.warning("%s: cannot list open orders (%s), attempt %d", when, exc, attempt)
-            await asyncio.sleep(min(timeout * attempt, 5.0))
+            log.warning("%s: cannot list open orders: %s", when, exc)
             continue
-        if not orders:
-            log.info("%s: no open order on %s", when, rt.market.symbol)
+        if orders:
+            log.info("%s: %d open order(s) on %s: cancelling", when, len(orders), rt.market.symbol)
+            need_cancel, empty_in_a_row = True, 0
+            continue
+        empty_in_a_row += 1
+        if empty_in_a_row >= 2 and (cancelled_at is None or time.monotonic() - cancelled_at >= 1.0):
+            log.info("%s: no open order on %s (confirmed twice over REST)", when, rt.market.symbol)
             return True
-        log.info("%s: cancelling %d open order(s) on %s", when, len(orders), rt.market.symbol)
-        [result] = await rt.client.sender.send([CancelAllOrders(rt.market.market_id)])
-        if not result.ok:
-            log.warning("%s: cancel-all %s (%s %s)", when, result.outcome.value, result.code, result.message)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-            with contextlib.suppress(VenueReadError):
-                if not await rt.reader.active_orders(rt.market.market_id):
-                    log.info("%s: all orders confirmed cancelled", when)
-                    return True
-    log.error("%s: orders may still be open on %s after %d attempts", when, rt.market.symbol, SHUTDOWN_ATTEMPTS)
+    log.error("%s: orders may still be open on %s after %.0fs", when, rt.market.symbol, budget_s)
     return False
 
 
@@ -232,6 +257,8 @@ async def _supervise(rt: Runtime, stop: asyncio.Event, duration: float | None) -
         jobs["binance"] = rt.binance.run()
     if rt.recovery is not None:
         jobs["quota-recovery"] = rt.recovery.run()
+    if rt.client.ws_transport is not None:
+        jobs["tx-socket"] = _keep_tx_socket(rt)
     tasks = {asyncio.create_task(job, name=name): name for name, job in jobs.items()}
     stopper = asyncio.create_task(stop.wait(), name="stop-signal")
     timer = asyncio.create_task(asyncio.sleep(duration if duration else 10**9), name="duration")
@@ -249,9 +276,20 @@ async def _supervise(rt: Runtime, stop: asyncio.Event, duration: float | None) -
                 log.info("stop requested")
     finally:
         rt.mm.pause("shutdown")
-        for task in (*tasks, stopper, timer):
-            task.cancel()
-        await asyncio.wait({*tasks, stopper, timer}, timeout=10)
+        # Hold the sender lock while the tasks stop, so none is cancelled in the middle of a send (the signer
+        # thread would go on writing); a send stuck beyond the timeout is cut, the cancel-all covers it.
+        lock = rt.client.sender.lock
+        try:
+            await asyncio.wait_for(lock.acquire(), timeout=WRITER_STOP_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("a send is still in flight after %.0fs; stopping anyway", WRITER_STOP_TIMEOUT_S)
+        try:
+            for task in (*tasks, stopper, timer):
+                task.cancel()
+            await asyncio.wait({*tasks, stopper, timer}, timeout=10)
+        finally:
+            if lock.locked():
+                lock.release()
     return exit_status
 
 
@@ -290,6 +328,24 @@ async def _reconcile(rt: Runtime) -> None:
         rt.mm.on_results(results)
 
 
+async def _keep_tx_socket(rt: Runtime) -> None:
+    """Reconnect the transaction socket when it drops (REST carries the sends meanwhile)."""
+    transport = rt.client.ws_transport
+    delay = 1.0
+    while True:
+        await asyncio.sleep(delay)
+        if transport.available():
+            delay = 1.0
+            continue
+        try:
+            await transport.connect()
+            log.info("transaction socket reconnected")
+            delay = 1.0
+        except Exception as exc:
+            delay = min(delay * 2, 60.0)
+            log.warning("transaction socket reconnect failed (%s); next try in %.0fs", exc, delay)
+
+
 async def _account_refresh(rt: Runtime) -> None:
     while True:
         await asyncio.sleep(ACCOUNT_REFRESH_S)
@@ -324,15 +380,15 @@ async def _flatten(rt: Runtime) -> None:
 
 
 async def _shutdown(rt: Runtime) -> None:
-    if rt.recovery is not None:
-        with contextlib.suppress(Exception):  # never leave a recovery round trip half done
-            await asyncio.wait_for(rt.recovery.close_round_trip(), timeout=30)
     log.info("shutting down: cancelling every order on %s", rt.market.symbol)
     try:
-        clean = await asyncio.wait_for(_cancel_leftovers(rt, "shutdown"), timeout=60)
+        clean = await _cancel_leftovers(rt, "shutdown", always_cancel=True, budget_s=SHUTDOWN_CANCEL_S)
         if not clean:
             log.error("SHUTDOWN INCOMPLETE: check open orders on %s manually", rt.market.symbol)
-        if rt.flatten_on_exit:
+        if rt.recovery is not None and rt.recovery.round_trip_started:
+            log.warning("quota recovery may have a round trip open: closing it back to flat")
+            await _flatten(rt)  # round trips start flat, so flat is where they end
+        elif rt.flatten_on_exit:
             await _flatten(rt)
     except Exception:
         log.exception("shutdown cancel failed: check open orders on %s manually", rt.market.symbol)

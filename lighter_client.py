@@ -48,12 +48,11 @@ async def open_trading_client(base_url: str, ws_url: str | None, creds: Credenti
     ws_transport = None
     if ws_url:
         ws_transport = WsTxTransport(ws_url)
+        transports.append(ws_transport)  # unavailable until connected; the daemon keeps reconnecting it
         try:
             await ws_transport.connect()
-            transports.append(ws_transport)
         except Exception as exc:  # REST remains; the socket is an optimisation
             log.warning("transaction socket unavailable (%s); sending over REST", exc)
-            ws_transport = None
     transports.append(RestTransport(session, base_url))
     sender = TxSender(signer, nonces, transports, timeout=send_timeout)
     await nonces.hard_refresh()

@@ -102,7 +102,7 @@ class LighterFeed:
     # ---- account ------------------------------------------------------------------------------------------
 
     def _on_account_all(self, message: dict[str, Any]) -> None:
-        fills = self.account.on_account_all(message)
+        fills = self.account.on_account_all(message, self._clock_ns())
         if fills:
             self._on_fills(fills)
 

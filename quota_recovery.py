@@ -11,7 +11,9 @@ Rules (strategy-model.md §9, defect E8):
   value as the leg's cost, and only then plans again.
 - A 429 feeds the bot's backoff (``on_rate_limited``, e.g. ``MarketMaker.rate_limited_delay_s``) and holds
   the shared Pacer, as the send loop does.
-- Never leaves open a position it did not find: ``close_round_trip`` (call it on shutdown) sends the
+- Never leaves open a position it did not find: ``round_trip_started`` is set before an opening leg is
+  sent and cleared once flat again, so the daemon's shutdown closes it (over REST, the feeds being gone);
+  ``close_round_trip`` does the same from the live feeds while they still run, sending the
   closing leg of an open round trip at once.
 """
 from __future__ import annotations
@@ -99,6 +101,9 @@ class QuotaRecoveryRunner:
         self.state = RecoveryState()
         self.stats = RecoveryStats()
         self._warmup_done_ns: int | None = None
+        # True from the moment an opening leg is sent until the account is flat again with no round trip
+        # open: shutdown then closes the position back to flat (the runner itself may be cancelled mid-leg)
+        self.round_trip_started = False
 
     async def run(self) -> None:
         """Plan and act once per ``interval_s``, forever (cancel to stop, then call ``close_round_trip``)."""
@@ -132,6 +137,8 @@ class QuotaRecoveryRunner:
 
     async def step(self) -> RecoveryOrder | RecoveryIdle:
         """One planning round; sends at most one IOC leg and waits for it to settle."""
+        if self.round_trip_started and not self.state.round_trip_open and self._account.position_lots == 0:
+            self.round_trip_started = False  # closed back to flat
         now = self._clock_ns()
         view = self._market_view(now)
         if view is None:
@@ -146,6 +153,8 @@ class QuotaRecoveryRunner:
             self.state = new_state
             self.stats.last_idle_reason = decision.reason
             return decision
+        if decision.leg is Leg.OPEN:
+            self.round_trip_started = True  # before the send: a cancellation mid-send must still close it
         sent = await self._send_leg(decision, view)
         if sent:
             self.state = new_state

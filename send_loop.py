@@ -2,9 +2,9 @@
 
 Rules:
 - The quoting loop never hands over operations; it only signals "targets changed" (``wake``).
-- The loop waits out pacing and backoff FIRST, then asks ``compute_ops(max_quota_ops)`` for operations
-  computed from the newest state, and sends them at once. Nothing computed before a wait is ever sent
-  after it, so a price can't go stale in the queue (defect E1).
+- The loop waits out pacing and backoff FIRST, then takes the sender lock, and only then asks
+  ``compute_ops(max_quota_ops)`` for operations computed from the newest state and sends them at once.
+  Nothing computed before a wait (for pacing or for another writer) is ever sent after it (defect E1).
 - Results go to ``on_results``; a 429 starts the backoff, which holds the next send.
 """
 from __future__ import annotations
@@ -55,16 +55,20 @@ class SendLoop:
                 paced = True
                 await asyncio.sleep(permit.wait)
                 continue  # re-check: a backoff or a quota change may have arrived meanwhile
-            break
-        intents = list(self._compute_ops(permit.max_quota_ops))
-        if not intents:
-            if permit.max_quota_ops == 0:
-                self._retry_after(self._pacer.free_slot_in(self._clock()))
-            return False
-        quota_ops = sum(1 for i in intents if i.tx_type in QUOTA_CONSUMING_TX)
-        if quota_ops > permit.max_quota_ops:
-            raise ValueError(f"compute_ops returned {quota_ops} quota ops, allowed {permit.max_quota_ops}")
-        results = await self._sender.send(intents)
+            async with self._sender.lock:  # another writer may hold it: compute only once it is ours
+                permit = self._pacer.permit(self._clock(), self._sender.volume_quota_remaining)
+                if permit.wait > 0:
+                    continue  # the other writer used the slot or hit a backoff: wait again
+                intents = list(self._compute_ops(permit.max_quota_ops))
+                if not intents:
+                    if permit.max_quota_ops == 0:
+                        self._retry_after(self._pacer.free_slot_in(self._clock()))
+                    return False
+                quota_ops = sum(1 for i in intents if i.tx_type in QUOTA_CONSUMING_TX)
+                if quota_ops > permit.max_quota_ops:
+                    raise ValueError(f"compute_ops returned {quota_ops} quota ops, allowed {permit.max_quota_ops}")
+                results = await self._sender.send_holding_lock(intents)
+                break
         self.sends += 1
         now = self._clock()
         self._pacer.on_sent(now, quota_ops)

@@ -190,8 +190,8 @@ class Signer:
     async def close(self) -> None:
         try:
             await self._client.close()
-        finally:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+        finally:  # waiting for the signer thread must not block the event loop
+            await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
 
 
 def tx_info_object(signed: SignedTx) -> dict[str, Any]:

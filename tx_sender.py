@@ -126,13 +126,13 @@ class RestTransport:
         self.last_write_ns = time.monotonic_ns()
         try:
             async with self._session.post(url, data=form, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-                text = await resp.text()
+                text = await resp.text(errors="replace")
                 try:
                     body = json.loads(text) if text else {}
                 except json.JSONDecodeError:
                     body = {"message": text[:200]}
                 return classify_reply(resp.status, body if isinstance(body, dict) else {})
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except Exception as exc:  # whatever went wrong after the request left, its outcome is unknown
             return Reply(Outcome.UNKNOWN, None, f"{type(exc).__name__}: {exc}")
 
 
@@ -171,10 +171,15 @@ class NonceKeeper:
     async def hard_refresh(self, timeout: float = 5.0) -> int:
         async with self._session.get(self._url, params=self._params,
                                      timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-            body = await resp.json(content_type=None)
-            if resp.status != 200 or "nonce" not in body:
-                raise RuntimeError(f"nextNonce failed: HTTP {resp.status} {str(body)[:200]}")
-        self.next = int(body["nonce"])
+            text = await resp.text(errors="replace")
+        try:  # a degraded venue answers with HTML error pages: never let that escape as a crash
+            body = json.loads(text)
+            nonce = int(body["nonce"])
+        except (ValueError, TypeError, KeyError):
+            raise RuntimeError(f"nextNonce failed: HTTP {resp.status} {text[:200]!r}") from None
+        if resp.status != 200:
+            raise RuntimeError(f"nextNonce failed: HTTP {resp.status} {text[:200]!r}")
+        self.next = nonce
         self.refreshes += 1
         return self.next
 
@@ -213,20 +218,26 @@ class TxSender:
         """Sign and send ``intents`` in nonce order. Over the WebSocket each transaction is its own request,
         written as soon as it is signed (one SendResult each); over REST in batches of at most MAX_BATCH
         (one SendResult per batch), stopping at the first failed batch."""
-        results: list[SendResult] = []
         async with self._lock:
-            transport = next((t for t in self._transports if t.available()), None)
-            if isinstance(transport, WsTxTransport) and intents:
-                return await self._stream_locked(transport, tuple(intents))
-            for start in range(0, len(intents), MAX_BATCH):
-                chunk = tuple(intents[start:start + MAX_BATCH])
-                result = await self._send_locked(chunk)
-                results.append(result)
-                if not result.ok:
-                    rest = tuple(intents[start + MAX_BATCH:])
-                    if rest:
-                        results.append(SendResult(Outcome.NOT_SENT, rest, message="earlier batch failed"))
-                    break
+            return await self.send_holding_lock(intents)
+
+    async def send_holding_lock(self, intents: Sequence[TxIntent]) -> list[SendResult]:
+        """``send`` for a caller that already holds ``lock`` (the send loop computes its operations under
+        the lock, so nothing computed before a wait for it is ever sent)."""
+        assert self._lock.locked(), "send_holding_lock needs the sender lock"
+        results: list[SendResult] = []
+        transport = next((t for t in self._transports if t.available()), None)
+        if isinstance(transport, WsTxTransport) and intents:
+            return await self._stream_locked(transport, tuple(intents))
+        for start in range(0, len(intents), MAX_BATCH):
+            chunk = tuple(intents[start:start + MAX_BATCH])
+            result = await self._send_locked(chunk)
+            results.append(result)
+            if not result.ok:
+                rest = tuple(intents[start + MAX_BATCH:])
+                if rest:
+                    results.append(SendResult(Outcome.NOT_SENT, rest, message="earlier batch failed"))
+                break
         return results
 
     async def _seed_nonce(self) -> str | None:
@@ -358,9 +369,9 @@ class TxSender:
             del self.stats.last_codes[:-50]
         if reply.outcome is Outcome.ACCEPTED:
             self.stats.accepted += 1
-        elif reply.outcome is Outcome.REJECTED and reply.code != INVALID_NONCE_CODE:
+        elif reply.outcome is Outcome.REJECTED and reply.code != INVALID_NONCE_CODE and len(intents) == 1:
             self.stats.rejected += 1
-            self._nonces.acknowledge_failure(len(intents))
+            self._nonces.acknowledge_failure(1)  # a refused single transaction consumed no nonce
             log.warning("transaction rejected (%s): code=%s %s", via, reply.code, reply.message)
         else:
             if reply.outcome is Outcome.RATE_LIMITED:

@@ -157,6 +157,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_live_orders_per_market": _key(2, int, _range(1, 1000)),
         "sanity_check_interval_sec": _key(30.0, float, _range(1, 3600)),
         "sanity_tolerance_bps": _key(10.0, float, _range(0, 10_000)),
+        "max_book_silence_sec": _key(10.0, float, _range(0.5, 3600)),
     },
     "endpoints": {
         "lighter_base_url": _key("https://mainnet.zklighter.elliot.ai", str, _url(("http", "https"))),
@@ -261,6 +262,7 @@ class SafetyConfig:
     max_live_orders_per_market: int
     sanity_check_interval_sec: float
     sanity_tolerance_bps: float
+    max_book_silence_sec: float
 
 
 @dataclass(frozen=True)

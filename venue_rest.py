@@ -49,7 +49,10 @@ class VenueReader:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     async def _get(self, path: str, params: dict[str, str], auth: bool = False) -> dict[str, Any]:
-        headers = {"authorization": (await self._tokens.get()).value} if auth else None
+        try:
+            headers = {"authorization": (await self._tokens.get()).value} if auth else None
+        except Exception as exc:  # the signer refused to mint a token
+            raise VenueReadError(f"GET {path}: no auth token: {exc}") from None
         try:
             async with self._session.get(self._base + path, params=params, headers=headers,
                                          timeout=self._timeout) as resp:

@@ -82,3 +82,27 @@ def test_rest_account_refresh():
                                                       "unrealized_pnl": "0.5", "realized_pnl": "0"}]}]}
     acct.on_rest_account(body, now_ns=7)
     assert acct.position_lots == 100 and acct.equity == 505.0 and acct.capital_updated_ns == 7
+
+
+def test_update_without_our_market_keeps_the_position():
+    acct = make()
+    acct.on_account_all({"type": "subscribed/account_all", "positions": {"1": {"market_id": 1, "sign": 1,
+                                                                              "position": "0.00100"}}})
+    assert acct.position_lots == 100
+    acct.on_account_all({"type": "update/account_all", "positions": {"0": {"market_id": 0, "sign": 1,
+                                                                          "position": "1.0000"}}})
+    assert acct.position_lots == 100  # another market's update says nothing about ours
+    acct.on_account_all({"type": "subscribed/account_all", "positions": {}})
+    assert acct.position_lots == 0  # a snapshot without our market: flat
+
+
+def test_rest_reply_older_than_a_websocket_change_does_not_overwrite_the_position():
+    acct = make()
+    acct.on_account_all({"type": "update/account_all", "positions": {"1": {"market_id": 1, "sign": -1,
+                                                                          "position": "0.00200"}}}, now_ns=50)
+    stale = {"accounts": [{"index": ME, "collateral": "500", "positions": [{"market_id": 1, "sign": 1,
+                                                                            "position": "0.00100"}]}]}
+    acct.on_rest_account(stale, now_ns=60, requested_ns=40)  # asked before the WS change arrived
+    assert acct.position_lots == -200 and acct.collateral == 500.0
+    acct.on_rest_account(stale, now_ns=90, requested_ns=70)  # asked after: it is the newer truth
+    assert acct.position_lots == 100

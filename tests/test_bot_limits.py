@@ -44,3 +44,23 @@ def test_in_flight_orders_count_toward_the_worst_case():
 def test_nothing_fits_means_no_quote_and_unknown_limit_passes_through():
     assert make(0)._within_limit(targets(), 20.0, MID_TICK) is None
     assert make(0)._within_limit(targets(), None, MID_TICK) == targets()
+
+
+def test_silent_book_blocks_quoting():
+    from orderbook import LighterBook
+
+    mm = make(0)
+    mm.account.position_known = True
+
+    class Feed:
+        book = LighterBook(1, 1, 5)
+        stats = type("Stats", (), {"last_valid_ns": 1_000})()
+
+    Feed.book.on_message({"type": "subscribed/order_book", "channel": "order_book:1",
+                          "order_book": {"bids": [{"price": "99999.0", "size": "0.10000"}],
+                                         "asks": [{"price": "100001.0", "size": "0.10000"}],
+                                         "nonce": 5, "begin_nonce": 0}})
+    mm.feed = Feed()
+    silence = int(mm.config.safety.max_book_silence_sec * 1e9)
+    assert mm._block_reason(1_000 + silence + 1) == "book silent"
+    assert mm._block_reason(1_000 + silence // 2) != "book silent"

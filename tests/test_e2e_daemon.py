@@ -176,7 +176,7 @@ def test_sigterm_cancels_every_order_and_exits_zero(trading: TradingRun) -> None
     output = trading.daemon.output()
     assert status == 0, trading.daemon.tail()
     assert resting_quotes(sim, account.account_index, MARKET_ID) == []
-    assert "all orders confirmed cancelled" in output
+    assert "shutdown: no open order on BTC (confirmed twice over REST)" in output
     assert "summary:" in output and "tick-to-order p50 / p99" in output
     perf = re.search(r"perf: .*loop_lag_p99_ms=(?P<lag>[\d.e+-]+) loop_lag_samples=(?P<n>\d+)", output)
     assert perf is not None and int(perf["n"]) > 0 and float(perf["lag"]) >= 0

@@ -56,7 +56,7 @@ def test_restart_after_kill_cancels_the_orphans_and_quotes_again(sim: SimHandle,
         wait_for(lambda: not orphans & {q.client_order_index
                                         for q in resting_quotes(sim, account.account_index, MARKET_ID)},
                  20, "orphans cancelled")
-        second.wait_output(r"start-up: cancelling 2 open order\(s\)")  # by the start-up, not by chance
+        second.wait_output(r"start-up: 2 open order\(s\) on BTC: cancelling")  # by the start-up, not by chance
         sim.set_market_running(True)
 
         def new_quotes() -> bool:

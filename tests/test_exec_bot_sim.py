@@ -137,14 +137,14 @@ async def test_drained_quota_widens_threshold_and_uses_the_free_slot(sim: SimHan
     async with started_runtime(config, account) as rt:
         mm, sender = rt.mm, rt.client.sender
         sends: list[tuple[float, int, int, int | None]] = []  # (time, quota ops, cancels, quota before)
-        real_send = sender.send
+        real_send = sender.send_holding_lock  # every writer's send goes through it
 
         async def spy(intents):
             quota_ops = sum(1 for i in intents if i.tx_type in QUOTA_CONSUMING_TX)
             sends.append((time.monotonic(), quota_ops, len(intents) - quota_ops, sender.volume_quota_remaining))
             return await real_send(intents)
 
-        sender.send = spy  # type: ignore[method-assign]
+        sender.send_holding_lock = spy  # type: ignore[method-assign]
         await set_quota(sim, account.account_index, 3)
         async with running_bot(rt):
             await wait_until(lambda: both_sides_live(rt), "the bot to quote both sides")
