@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from binance_samples import EXPECTED_ASKS, EXPECTED_BIDS, FRAME1, FRAME2, FRAME3, FRAME4, SNAPSHOT, ev
+from ws_support import Running
 
 from binance_book import DepthEvent, DepthSnapshot
 from binance_market import BinanceMarket
@@ -343,28 +344,13 @@ async def assert_book_matches_truth(venue: Any, feed: BinanceObiFeed) -> None:
         await asyncio.to_thread(venue.set_market_running, True)
 
 
-class RunningFeed:
-    def __init__(self, feed: BinanceObiFeed) -> None:
-        self.feed = feed
-        self.task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> BinanceObiFeed:
-        self.task = asyncio.create_task(self.feed.run())
-        return self.feed
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.feed.close()
-        assert self.task is not None
-        await asyncio.wait_for(self.task, WAIT_S)
-
-
 async def inject(venue: Any, kind: str, **params: Any) -> None:
     await asyncio.to_thread(venue.inject_fault, kind, **params)
 
 
 async def test_sim_book_equals_truth_after_sync_and_after_each_fault(venue: Any) -> None:
     feed = sim_feed(venue)
-    async with RunningFeed(feed):
+    async with Running(feed):
         await wait_until(lambda: feed.sync.synced)
         await assert_book_matches_truth(venue, feed)
 
@@ -407,7 +393,7 @@ async def test_sim_exchange_info_gives_the_grid(venue: Any) -> None:
 
 async def test_sim_stall_withdraws_the_alpha_and_restores_it(venue: Any) -> None:
     feed = sim_feed(venue, recv_timeout=1.5)
-    async with RunningFeed(feed):
+    async with Running(feed):
         await wait_until(lambda: feed.alpha() is not None)
 
         # Shorter than recv_timeout: the alpha goes once the last event is older than stale_seconds and

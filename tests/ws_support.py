@@ -136,13 +136,14 @@ def make_manager(url: str, sleep: InstantSleep | None = None, **overrides: Any) 
 
 
 class Running:
-    """Runs a manager in a background task for the duration of a test, and stops it cleanly."""
+    """Runs a manager (or any feed with ``run``/``close``) in a background task for the duration of a test,
+    and stops it cleanly."""
 
-    def __init__(self, manager: LighterWsManager) -> None:
+    def __init__(self, manager: Any) -> None:
         self.manager = manager
         self.task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> LighterWsManager:
+    async def __aenter__(self) -> Any:
         self.task = asyncio.create_task(self.manager.run())
         return self.manager
 
