@@ -278,9 +278,15 @@ def make_core(market_id: int, price_decimals: int, size_decimals: int, side_fact
 
 
 class LighterBook:
-    """The order book of one Lighter market, in integer price ticks and size lots."""
+    """The order book of one Lighter market, in integer price ticks and size lots.
 
-    __slots__ = ("_core", "market_id", "price_decimals", "size_decimals")
+    ``on_message(message) -> BookEvent`` feeds one decoded WebSocket message, as the SDK's WsClient
+    receives it; ``imbalance(looking_depth) -> float | None`` is S_bid - S_ask in base-asset units inside
+    the band (strategy-model.md 5.3), None without a mid. Both are the active core's own bound methods
+    (no wrapper frame on the per-message path).
+    """
+
+    __slots__ = ("_core", "imbalance", "market_id", "on_message", "price_decimals", "size_decimals")
 
     def __init__(
         self,
@@ -299,12 +305,10 @@ class LighterBook:
         self.price_decimals = price_decimals
         self.size_decimals = size_decimals
         self._core: BookCore = make_core(market_id, price_decimals, size_decimals, factory)
+        self.on_message: Callable[[Mapping[str, Any]], BookEvent] = self._core.on_message
+        self.imbalance: Callable[[float | Fraction | str], float | None] = self._core.imbalance
 
     # -- input ---------------------------------------------------------------------------------------
-
-    def on_message(self, message: Mapping[str, Any]) -> BookEvent:
-        """Feed one decoded WebSocket message, as the SDK's WsClient receives it."""
-        return self._core.on_message(message)
 
     def apply_snapshot(self, order_book: Mapping[str, Any]) -> BookEvent:
         """Replace the whole book from the ``order_book`` object of a ``subscribed/order_book`` message."""
@@ -375,10 +379,6 @@ class LighterBook:
     def imbalance_lots(self, looking_depth: float | Fraction | str) -> int | None:
         """S_bid - S_ask in lots inside the band (strategy-model.md 5.3), or None without a mid."""
         return self._core.imbalance_lots(looking_depth)
-
-    def imbalance(self, looking_depth: float | Fraction | str) -> float | None:
-        """S_bid - S_ask in base-asset units inside the band, or None without a mid."""
-        return self._core.imbalance(looking_depth)
 
     def top(self, depth: int) -> BookTop:
         """The best `depth` levels per side, for sanity checks and logs."""
