@@ -93,24 +93,16 @@ class MarketMaker:
         self.account = AccountState(account_index, market.market_id, market.price_decimals, market.size_decimals)
         self.rules = MarketRules(market.price_decimals, market.size_decimals, market.min_base_lots,
                                  market.min_quote_micro_usd / 1e6)
-        self.quoting = QuotingParams(
-            levels_per_side=trading.levels_per_side, spread_factor_level1=trading.spread_factor_level1,
-            capital_usage_percent=trading.capital_usage_percent, leverage=trading.leverage,
-            base_amount=trading.base_amount, min_order_value_usd=trading.min_order_value_usd,
-            position_value_threshold_usd=trading.position_value_threshold_usd,
-            min_half_spread_bps=config.vol_obi.min_half_spread_bps,
-        )
+        self.quoting = QuotingParams.from_config(config)
         self.orders = OrderManager(
             market,
-            DiffParams(trading.default_quote_update_threshold_bps, config.vol_obi.min_half_spread_bps,
-                       config.safety.max_live_orders_per_market),
+            DiffParams.from_config(config),
             trading.levels_per_side,
             ClientOrderIndexAllocator(lane=market.market_id % 8),
             int(trading.order_timeout_seconds * SEC),
         )
         safety = config.safety
-        self.breaker = CircuitBreaker(BreakerParams(safety.max_consecutive_order_rejections,
-                                                    int(safety.circuit_breaker_cooldown_sec * SEC)))
+        self.breaker = CircuitBreaker(BreakerParams.from_config(config))
         self.backoff = RateLimitBackoff(BackoffParams())
         self.debouncer = MismatchDebouncer(safety.stale_order_debounce_count)
         self.feed: LighterFeed | None = None
@@ -165,13 +157,18 @@ class MarketMaker:
         available = self.account.available_balance
         return CapitalSnapshot(available if available is not None else equity, equity, refreshed)
 
+    def position_limit_usd(self, now_ns: int, mid_tick: float) -> float | None:
+        """M at this mid from the current capital (None when capital is unknown or stale)."""
+        capital = self.capital()
+        size = base_size_lots(self.quoting, self.rules, capital, now_ns, mid_tick)
+        return max_position_usd(self.quoting, self.rules, capital, now_ns, size, mid_tick)
+
     def targets(self, now_ns: int) -> TargetQuotes | None:
         book = self.feed.book
         best_bid, best_ask = book.best_bid_tick, book.best_ask_tick
         mid_tick = (best_bid + best_ask) / 2
         capital = self.capital()
-        size = base_size_lots(self.quoting, self.rules, capital, now_ns, mid_tick)
-        limit = max_position_usd(self.quoting, self.rules, capital, now_ns, size, mid_tick)
+        limit = self.position_limit_usd(now_ns, mid_tick)
         position = self.market.size_of(self.account.position_lots)
         level0 = self.model.quote(now_ns, position, limit if limit is not None else math.nan, best_bid, best_ask)
         self.last_quote = level0

@@ -31,7 +31,6 @@ from order_diff import requote_threshold_warning
 from orderbook_sanity import SanityChecker, rest_best_ticks
 from pacing import Pacer
 from quota_recovery import QuotaRecoveryRunner, RecoveryInputs
-from quoting import base_size_lots, max_position_usd
 from risk_quota_recovery import RecoveryParams
 from risk_reconcile import poll_interval_ns
 from sampler import ModelSampler, run_fixed_clock
@@ -152,11 +151,7 @@ def _quota_recovery(rt: Runtime, pacer: Pacer) -> QuotaRecoveryRunner:
 
     def limit() -> float | None:
         mid_ticks2 = feed.book.mid_ticks2
-        if mid_ticks2 is None:
-            return None
-        now, capital = time.monotonic_ns(), mm.capital()
-        size = base_size_lots(mm.quoting, mm.rules, capital, now, mid_ticks2 / 2)
-        return max_position_usd(mm.quoting, mm.rules, capital, now, size, mid_ticks2 / 2)
+        return None if mid_ticks2 is None else mm.position_limit_usd(time.monotonic_ns(), mid_ticks2 / 2)
 
     inputs = RecoveryInputs(book=lambda: feed.book, volatility_usd_per_sqrt_s=lambda: mm.model.volatility,
                             max_position_usd=limit, warmed_up=lambda: mm.model.warmed_up(time.monotonic_ns()))

@@ -406,23 +406,27 @@ class WsTxTransport:
         self._ids = itertools.count(1)
         self._reader: threading.Thread | None = None
         self._closed = threading.Event()
+        self._lost = threading.Event()  # set by the reader before it fails the pending requests
         self.late_replies = 0
         self.last_write_ns: int | None = None
 
     def available(self) -> bool:
-        return self._ws is not None and self._reader is not None and self._reader.is_alive()
+        return self._ws is not None and not self._lost.is_set()
 
     async def connect(self, open_timeout: float = 10.0) -> None:
         from websockets.sync.client import connect
 
         self._loop = asyncio.get_running_loop()
+        self._lost.set()  # not usable until the new connection and its reader are up
         self._ws = await asyncio.to_thread(connect, self._url, open_timeout=open_timeout, ping_interval=20,
                                            compression=None, proxy=None, max_size=2**22)
+        self._lost.clear()
         self._reader = threading.Thread(target=self._read, name="ws-tx-reader", daemon=True)
         self._reader.start()
 
     async def close(self) -> None:
         self._closed.set()
+        self._lost.set()
         if self._ws is not None:
             await asyncio.to_thread(self._ws.close)
         if self._reader is not None:
@@ -486,6 +490,7 @@ class WsTxTransport:
             if not self._closed.is_set():
                 log.warning("tx socket closed: %s", exc)
         finally:
+            self._lost.set()  # first: whoever learns of the failure must already see the socket as gone
             if self._loop is not None and not self._loop.is_closed():
                 with contextlib.suppress(RuntimeError):
                     self._loop.call_soon_threadsafe(self._fail_all, "connection lost")
