@@ -8,7 +8,8 @@
 #   d places from the touch), so the frequent changes near the touch are found fast and move few elements;
 # - best() returns -1 (EMPTY_TICK in book_side.py) on an empty side and best_size() returns 0;
 # - band_sum(outer_excl) sums from the touch out to an exclusive outer edge: bids with tick > outer_excl,
-#   asks with tick < outer_excl (strategy-model.md 5.3);
+#   asks with tick < outer_excl (strategy-model.md 5.3); a running total of the side (while it fits in
+#   int64) lets a wide band be computed as the total minus the shorter run of levels beyond it;
 # - decimal strings are parsed exactly into scaled integers (no float); anything but ASCII digits with
 #   an optional single '.' raises ValueError, as does precision finer than the grid (non-zero digits
 #   beyond `decimals`) or a value above 2**63 - 1.
@@ -184,6 +185,8 @@ cdef class CBookSide:
     cdef Py_ssize_t _capacity
     cdef int64_t _sign
     cdef int64_t _lots_bound  # >= every stored size; only lowered by clear(), so count * bound caps any sum
+    cdef int64_t _total  # sum of every stored size while _total_fits
+    cdef bint _total_fits  # False once the total left int64; set again by clear() and replace_levels()
     cdef readonly bint is_bid
 
     def __cinit__(self, bint is_bid):
@@ -191,6 +194,8 @@ cdef class CBookSide:
         self._sign = 1 if is_bid else -1
         self._count = 0
         self._lots_bound = 0
+        self._total = 0
+        self._total_fits = True
         self._capacity = _BOOK_SIDE_INITIAL_CAPACITY
         self._keys = <int64_t*>malloc(self._capacity * sizeof(int64_t))
         self._sizes = <int64_t*>malloc(self._capacity * sizeof(int64_t))
@@ -264,6 +269,14 @@ cdef class CBookSide:
         self._capacity = capacity
         return 0
 
+    cdef inline void _add_to_total(self, int64_t change) noexcept:
+        # Sizes are >= 0 and the running total never goes below 0, so only an addition can overflow.
+        if self._total_fits:
+            if change > INT64_MAX - self._total:
+                self._total_fits = False
+            else:
+                self._total += change
+
     cdef int _store(self, int64_t tick, int64_t lots) except -1:
         cdef int64_t key = tick * self._sign
         cdef Py_ssize_t index = self._lower_bound_from_best(key)
@@ -271,6 +284,8 @@ cdef class CBookSide:
         if lots > self._lots_bound:
             self._lots_bound = lots
         if index < self._count and self._keys[index] == key:
+            self._add_to_total(-self._sizes[index])
+            self._add_to_total(lots)
             if lots != 0:
                 self._sizes[index] = lots
                 return 0
@@ -281,6 +296,7 @@ cdef class CBookSide:
             return 0
         if lots == 0:
             return 0
+        self._add_to_total(lots)
         if self._count == self._capacity:
             self._reserve(self._count + 1)
         tail = self._count - index
@@ -313,6 +329,8 @@ cdef class CBookSide:
     def clear(self) -> None:
         self._count = 0
         self._lots_bound = 0
+        self._total = 0
+        self._total_fits = True
 
     def __len__(self):
         return self._count
@@ -332,9 +350,7 @@ cdef class CBookSide:
     def band_sum(self, object outer_excl) -> int:
         """Sum of sizes from the touch out to outer_excl, exclusive (bids: tick > it; asks: tick < it)."""
         cdef int64_t edge = _as_int64(outer_excl)
-        if edge < -1:
-            edge = -1  # every tick is >= 0, so all lower edges are equivalent to -1
-        return self._sum_range(self._upper_bound(edge * self._sign), self._count)
+        return self._band_sum_to(edge)
 
     def sum_between(self, object lo_excl, object hi_excl) -> int:
         """Sum of sizes at ticks t with lo_excl < t < hi_excl, on either side."""
@@ -394,10 +410,18 @@ cdef class CBookSide:
         return -1 if self._count == 0 else self._keys[self._count - 1] * self._sign
 
     cdef int64_t _band_sum_to(self, int64_t edge) except -1:
-        """band_sum for an edge already in int64."""
+        """band_sum for an edge already in int64.
+
+        With the running total known, the shorter of the two runs is summed: the band itself, or the
+        levels beyond it (subtracted from the total; a part of a total that fits cannot overflow).
+        """
+        cdef Py_ssize_t start
         if edge < -1:
-            edge = -1
-        return self._sum_range(self._upper_bound(edge * self._sign), self._count)
+            edge = -1  # every tick is >= 0, so all lower edges are equivalent to -1
+        start = self._upper_bound(edge * self._sign)
+        if self._total_fits and start < self._count - start:
+            return self._total - _sum_sizes_plain(self._sizes, 0, start)
+        return self._sum_range(start, self._count)
 
     def replace_levels(self, object levels, object price_decimals, object size_decimals) -> None:
         """Replace the whole side with venue levels (a snapshot), in any order; zero sizes are skipped.
@@ -415,6 +439,8 @@ cdef class CBookSide:
         cdef int size_places
         self._count = 0
         self._lots_bound = 0
+        self._total = 0
+        self._total_fits = True
         price_places = _check_decimals(price_decimals)
         size_places = _check_decimals(size_decimals)
         levels = levels if isinstance(levels, list) else list(levels)
@@ -438,6 +464,7 @@ cdef class CBookSide:
                     self._sizes[count - 1 - index] = parsed_sizes[index]
                     if parsed_sizes[index] > self._lots_bound:
                         self._lots_bound = parsed_sizes[index]
+                    self._add_to_total(parsed_sizes[index])
                 self._count = count
             else:
                 for index in range(count):

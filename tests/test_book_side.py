@@ -183,6 +183,54 @@ def test_band_sum_overflow_is_an_error(side_class, is_bid):
         side.band_sum(-1 if is_bid else 3)
 
 
+def test_band_sums_stay_exact_after_the_side_total_overflows(side_class, is_bid):
+    # The C side sums the shorter run (band, or the levels beyond it taken from a running total);
+    # once the total has left int64 it must fall back to summing the band itself.
+    side = side_class(is_bid)
+    near, middle, far = (30, 20, 10) if is_bid else (10, 20, 30)
+    side.set(near, 7)
+    side.set(middle, 2**62)
+    side.set(far, 2**62)
+    side.set(far + (-1 if is_bid else 1), 2**62)  # total now 3 * 2**62 + 7
+    edge_after_near = middle
+    assert side.band_sum(edge_after_near) == 7
+    side.set(middle, 0)
+    side.set(far, 5)
+    assert side.band_sum(edge_after_near) == 7
+    assert side.band_sum(far) == 7
+    side.clear()
+    side.set(near, 3)
+    side.set(middle, 4)
+    side.set(far, 2**62)
+    assert side.band_sum(far) == 7
+    assert side.band_sum(-1 if is_bid else 2**40) == 2**62 + 7
+
+
+huge_sizes = st.lists(
+    st.tuples(st.integers(0, 30), st.sampled_from([0, 1, 5, 2**40, 2**61, 2**62, 2**63 - 1]), st.integers(-1, 31)),
+    max_size=40,
+)
+
+
+@pytest.mark.parametrize("impl", SIDE_CLASSES)
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(stream=huge_sizes, is_bid=st.booleans())
+def test_band_sum_with_huge_sizes_matches_oracle(impl, stream, is_bid):
+    side, levels = impl(is_bid), {}
+    for tick, lots, edge in stream:
+        side.set(tick, lots)
+        if lots:
+            levels[tick] = lots
+        else:
+            levels.pop(tick, None)
+        band = sum(size for t, size in levels.items() if (t > edge if is_bid else t < edge))
+        if band > 2**63 - 1:
+            with pytest.raises(OverflowError):
+                side.band_sum(edge)
+        else:
+            assert side.band_sum(edge) == band
+
+
 def test_grows_past_initial_capacity_and_finds_every_level(side_class, is_bid):
     rng = random.Random(7)
     side = side_class(is_bid)
