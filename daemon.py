@@ -74,20 +74,22 @@ async def run_daemon(config: Config, symbol: str, creds: Credentials, *, duratio
     """Run the bot until ``stop`` is set, ``duration`` elapses or a task fails. Returns the exit status."""
     session = aiohttp.ClientSession()
     runtime: Runtime | None = None
+    shutdown_clean = True
     try:
         runtime = await _start(config, symbol, creds, session)
         runtime.flatten_on_exit = flatten_on_exit
         if metrics is not None:
             metrics.bind(runtime.status.snapshot)
-        return await _supervise(runtime, stop, duration)
+        status = await _supervise(runtime, stop, duration)
     finally:
         if runtime is not None:
-            await _shutdown(runtime)
+            shutdown_clean = await _shutdown(runtime)
             runtime.status.summary()
         elif not session.closed:
             await session.close()
         if metrics is not None:
             metrics.close()
+    return status if shutdown_clean else EXIT_FATAL  # an order may be left, or the position was not closed
 
 
 async def _start(config: Config, symbol: str, creds: Credentials, session: aiohttp.ClientSession) -> Runtime:
@@ -200,10 +202,12 @@ async def _send_cancel_all(rt: Runtime, when: str) -> bool:
 async def _cancel_leftovers(rt: Runtime, when: str, *, always_cancel: bool, budget_s: float) -> bool:
     """Cancel every order of this market and confirm it over REST; True when none is left.
 
-    The venue accepts orders asynchronously, so "none left" needs two empty listings in a row, the last
-    taken at least a second after the cancel-all was accepted. Cancel-all is re-sent whenever an order
-    shows up, with a doubling back-off after failures (429s included), until ``budget_s`` runs out.
+    The venue accepts orders asynchronously, so "none left" needs two empty listings in a row (one a
+    second), the last taken at least ``safety.order_reconcile_timeout_sec`` after the cancel-all was
+    accepted. Cancel-all is re-sent whenever an order shows up, with a doubling back-off after failures
+    (429s included), until ``budget_s`` runs out.
     """
+    settle_s = rt.config.safety.order_reconcile_timeout_sec
     deadline = time.monotonic() + budget_s
     need_cancel, cancelled_at, empty_in_a_row, backoff = always_cancel, None, 0, 0.5
     while time.monotonic() < deadline:
@@ -224,7 +228,7 @@ async def _cancel_leftovers(rt: Runtime, when: str, *, always_cancel: bool, budg
             need_cancel, empty_in_a_row = True, 0
             continue
         empty_in_a_row += 1
-        if empty_in_a_row >= 2 and (cancelled_at is None or time.monotonic() - cancelled_at >= 1.0):
+        if empty_in_a_row >= 2 and (cancelled_at is None or time.monotonic() - cancelled_at >= settle_s):
             log.info("%s: no open order on %s (confirmed twice over REST)", when, rt.market.symbol)
             return True
     log.error("%s: orders may still be open on %s after %.0fs", when, rt.market.symbol, budget_s)
@@ -350,8 +354,10 @@ async def _account_refresh(rt: Runtime) -> None:
             log.warning("account refresh failed: %s", exc)
 
 
-async def _flatten(rt: Runtime) -> None:
-    """--flatten-on-exit: close the position with reduce-only IOC orders, reading touch and position over REST."""
+async def _flatten(rt: Runtime) -> bool:
+    """--flatten-on-exit: close the position with reduce-only IOC orders, reading touch and position over REST.
+
+    Returns True when the position ended flat."""
 
     async def read_position() -> int:
         await _refresh_account(rt)
@@ -372,22 +378,29 @@ async def _flatten(rt: Runtime) -> None:
     else:
         log.error("POSITION NOT FLAT after %d attempt(s): %s lots left (%s)", result.attempts, result.final_lots,
                   result.detail)
+    return result.flat
 
 
-async def _shutdown(rt: Runtime) -> None:
+async def _shutdown(rt: Runtime) -> bool:
+    """Cancel every order (confirmed over REST), flatten when asked, close the connections.
+
+    Returns False when an order may be left open or a requested flatten did not end flat."""
     log.info("shutting down: cancelling every order on %s", rt.market.symbol)
+    clean = False
     try:
         clean = await _cancel_leftovers(rt, "shutdown", always_cancel=True, budget_s=SHUTDOWN_CANCEL_S)
         if not clean:
             log.error("SHUTDOWN INCOMPLETE: check open orders on %s manually", rt.market.symbol)
         if rt.recovery is not None and rt.recovery.round_trip_started:
             log.warning("quota recovery may have a round trip open: closing it back to flat")
-            await _flatten(rt)  # round trips start flat, so flat is where they end
+            clean = await _flatten(rt) and clean  # round trips start flat, so flat is where they end
         elif rt.flatten_on_exit:
-            await _flatten(rt)
+            clean = await _flatten(rt) and clean
     except Exception:
-        log.exception("shutdown cancel failed: check open orders on %s manually", rt.market.symbol)
+        log.exception("shutdown failed: check open orders and the position on %s manually", rt.market.symbol)
+        clean = False
     closers = [rt.ws.close, *([rt.binance.close] if rt.binance is not None else []), rt.client.close]
     for closer in closers:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(closer(), timeout=10)
+    return clean

@@ -6,12 +6,13 @@ The bot is built by the daemon's own start-up; its slots are driven through Orde
 explicit targets (no model needed), and every transaction goes through the real TxSender."""
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_exec_support import bot_config, sim_orders, started_runtime, wait_until
+from test_exec_support import bot_config, credentials, sim_orders, started_runtime, wait_until
 
 import daemon
 from bot import SEC, MarketMaker
@@ -122,3 +123,30 @@ async def test_repeated_rejections_trip_the_breaker_which_recovers(sim: SimHandl
         assert not mm.breaker.tripped
         mm.on_results(await rt.client.sender.send(plan(mm, targets())))
         assert len(await sim_orders(sim, account)) == 2
+
+
+async def test_cancel_confirmation_waits_the_configured_settle_time(sim: SimHandle, tmp_path: Path) -> None:
+    account = sim.create_account(collateral="5000")
+    config = bot_config(sim, tmp_path, safety={"order_reconcile_timeout_sec": 3.5})
+    async with started_runtime(config, account) as rt:
+        rt.mm.on_results(await rt.client.sender.send(plan(rt.mm, targets())))
+        assert len(await sim_orders(sim, account)) == 2
+        started = time.monotonic()
+        assert await daemon._cancel_leftovers(rt, "test", always_cancel=True, budget_s=30)
+        # Listings come once a second; the one that confirms must be 3.5 s or more after the cancel-all.
+        assert time.monotonic() - started >= 3.5
+        assert await sim_orders(sim, account) == []
+
+
+async def test_unconfirmed_shutdown_makes_the_exit_status_nonzero(
+    sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    account = sim.create_account(collateral="5000")
+    config = bot_config(sim, tmp_path)
+    creds = credentials(account)
+    assert await daemon.run_daemon(config, "BTC", creds, duration=0.5, stop=asyncio.Event()) == daemon.EXIT_OK
+    # A budget shorter than one confirmation round: the cancel-all goes out but is never confirmed.
+    monkeypatch.setattr(daemon, "SHUTDOWN_CANCEL_S", 0.5)
+    status = await daemon.run_daemon(config, "BTC", creds, duration=0.5, stop=asyncio.Event())
+    assert status == daemon.EXIT_FATAL
+    assert "SHUTDOWN INCOMPLETE" in caplog.text
