@@ -75,7 +75,7 @@ def _choice(*options: str) -> tuple[Callable[[Any], str | None], str]:
     def check(value: Any) -> str | None:
         return None if value in options else "not one of the accepted values"
 
-    return check, " | ".join(options)
+    return check, " or ".join(options)
 
 
 def _url(schemes: tuple[str, ...]) -> tuple[Callable[[Any], str | None], str]:
@@ -133,7 +133,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "rate_limit_send_interval": _key(0.1, float, _range(0, 60)),
     },
     "quota_recovery": {
-        "enabled": _key(True, bool, ((lambda v: None), "true | false")),
+        "enabled": _key(True, bool, ((lambda v: None), "true or false")),
         "trigger_threshold": _key(5, int, _range(0, 100_000)),
         "target_quota": _key(50, int, _range(1, 100_000)),
         "max_attempts": _key(3, int, _range(1, 100)),

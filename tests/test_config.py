@@ -83,7 +83,7 @@ def test_env_values_are_typed():
         ({"trading": {"leverage": 50}}, "trading.leverage = 50"),
         ({"trading": {"leverage": 2.5}}, "expected int"),
         ({"trading": {"leverage": True}}, "expected int"),
-        ({"trading": {"margin_mode": "hedged"}}, "cross | isolated"),
+        ({"trading": {"margin_mode": "hedged"}}, "cross or isolated"),
         ({"vol_obi": {"looking_depth": 0}}, "vol_obi.looking_depth = 0"),
         ({"vol_obi": {"step_ns": "100"}}, "expected int"),
         ({"alpha": {"min_samples": 7000}}, "must not exceed alpha.window_size"),
@@ -199,4 +199,6 @@ def test_readme_documents_every_config_key():
     for section, keys in utils.SCHEMA.items():
         assert f"#### `{section}`" in readme
         for name, key in keys.items():
-            assert f"| `{name}` | `{json.dumps(key.default)}` |" in readme, f"{section}.{name}"
+            # the accepted range too, and no bare "|" that would split the Markdown row
+            assert "|" not in key.accepted, f"{section}.{name}"
+            assert f"| `{name}` | `{json.dumps(key.default)}` | {key.accepted} |" in readme, f"{section}.{name}"
