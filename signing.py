@@ -2,8 +2,10 @@
 
 Rules:
 - An intent is a frozen value in exchange integers (ticks, lots, ms); it says what to sign, not when.
-- Signing happens on ONE dedicated thread (a single-worker executor): the SDK's native signer costs about
-  5x more on the event-loop thread and would block it; one thread also keeps signatures in nonce order.
+- Signing happens on ONE dedicated thread: the SDK's native signer costs about 5x more on the event-loop
+  thread and would block it; one thread also keeps signatures in nonce order. The thread takes jobs from a
+  plain queue rather than a ThreadPoolExecutor: the job is queued as the caller's last step before it
+  yields, so the woken thread finds the GIL free (0.04 ms from submit to start here, against 0.09 ms).
 - The signer is always given an explicit nonce and API key, so the SDK never makes its blocking
   ``nextNonce`` fetch and never touches its own nonce manager.
 - A signing failure raises ``SignError``; nothing was sent, so the caller gives the nonce back.
@@ -11,11 +13,15 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import queue
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 ORDER_TYPE_LIMIT = 0
 ORDER_TYPE_MARKET = 1
@@ -111,6 +117,56 @@ class SignError(RuntimeError):
     done: int = 0
 
 
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():  # the caller stopped waiting (cancelled)
+        return
+    if isinstance(error, asyncio.CancelledError):
+        future.cancel()
+    elif error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+class WorkerThread:
+    """One daemon thread running submitted calls in submission order; each result (or exception) is handed
+    back to the submitting event loop. After ``close`` queued calls are cancelled, not run."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple | None] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    async def call(self, function: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise RuntimeError(f"{self._thread.name} is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((loop, future, function, args))
+        return await future
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            loop, future, function, args = job
+            result, error = None, None
+            if self._closed:
+                error = asyncio.CancelledError()
+            else:
+                try:
+                    result = function(*args)
+                except BaseException as exc:  # handed to the caller, whatever it is
+                    error = exc
+            with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody is waiting
+                loop.call_soon_threadsafe(_settle, future, result, error)
+
+    def close(self) -> None:
+        """Stop taking calls; blocks until the call in progress (if any) has finished."""
+        self._closed = True
+        self._jobs.put(None)
+        self._thread.join()
+
+
 class Signer:
     """Owns the SDK's SignerClient and the single signer thread."""
 
@@ -119,7 +175,7 @@ class Signer:
 
         self.account_index = account_index
         self.api_key_index = api_key_index
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lighter-signer")
+        self._thread = WorkerThread("lighter-signer")
         self._client = lighter.SignerClient(
             url=base_url,
             account_index=account_index,
@@ -132,8 +188,7 @@ class Signer:
         """Sign ``intents`` with consecutive nonces from ``first_nonce`` on the signer thread. ``each(i, tx)``
         runs on that thread right after the i-th signature (the socket write: no loop hop, and the first
         order leaves while the next is being signed). A SignError says how many were done before it."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._sign_each, list(intents), first_nonce, each)
+        return await self._thread.call(self._sign_each, list(intents), first_nonce, each)
 
     def _sign_each(self, intents: list[TxIntent], first_nonce: int,
                    each: Callable[[int, SignedTx], None] | None) -> list[SignedTx]:
@@ -150,8 +205,7 @@ class Signer:
         return signed
 
     async def auth_token(self, lifetime_seconds: int) -> str:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._auth_token, lifetime_seconds)
+        return await self._thread.call(self._auth_token, lifetime_seconds)
 
     def _auth_token(self, lifetime_seconds: int) -> str:
         token, err = self._client.create_auth_token_with_expiry(lifetime_seconds, api_key_index=self.api_key_index)
@@ -191,7 +245,7 @@ class Signer:
         try:
             await self._client.close()
         finally:  # waiting for the signer thread must not block the event loop
-            await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+            await asyncio.to_thread(self._thread.close)
 
 
 def tx_info_object(signed: SignedTx) -> dict[str, Any]:

@@ -1,0 +1,77 @@
+"""signing.WorkerThread: the signer's own thread (order, results, errors, cancellation, close)."""
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from signing import WorkerThread
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def worker():
+    thread = WorkerThread("test-worker")
+    yield thread
+    thread.close()
+
+
+async def test_calls_run_on_the_thread_in_submission_order(worker: WorkerThread) -> None:
+    seen: list[tuple[int, str]] = []
+
+    def record(index: int) -> int:
+        seen.append((index, threading.current_thread().name))
+        return index * 10
+
+    results = await asyncio.gather(*(worker.call(record, index) for index in range(50)))
+    assert results == [index * 10 for index in range(50)]
+    assert seen == [(index, "test-worker") for index in range(50)]
+
+
+async def test_an_exception_reaches_the_caller_and_the_thread_goes_on(worker: WorkerThread) -> None:
+    def fail() -> None:
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        await worker.call(fail)
+    assert await worker.call(lambda: "still running") == "still running"
+
+
+async def test_a_caller_that_stops_waiting_does_not_stall_the_thread(worker: WorkerThread) -> None:
+    release = threading.Event()
+    finished = threading.Event()
+
+    def slow() -> None:
+        release.wait(30)
+        finished.set()
+
+    waiting = asyncio.ensure_future(worker.call(slow))
+    await asyncio.sleep(0)  # the call is queued
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    release.set()
+    assert await worker.call(lambda: 7) == 7  # runs after slow() finished: order kept
+    assert finished.is_set()
+
+
+async def test_close_cancels_queued_calls_and_refuses_new_ones() -> None:
+    worker = WorkerThread("closing-worker")
+    release = threading.Event()
+    ran: list[str] = []
+    first = asyncio.ensure_future(worker.call(lambda: release.wait(30) and ran.append("first")))
+    queued = asyncio.ensure_future(worker.call(lambda: ran.append("queued")))
+    await asyncio.sleep(0)
+    closing = asyncio.ensure_future(asyncio.to_thread(worker.close))
+    while not worker._closed:  # white-box: close() has flagged the thread before the first call ends
+        await asyncio.sleep(0.01)
+    release.set()
+    await closing
+    await first
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    assert ran == ["first"]
+    with pytest.raises(RuntimeError, match="closed"):
+        await worker.call(lambda: None)
