@@ -59,11 +59,17 @@ async def test_a_caller_that_stops_waiting_does_not_stall_the_thread(worker: Wor
 
 async def test_close_cancels_queued_calls_and_refuses_new_ones() -> None:
     worker = WorkerThread("closing-worker")
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
     ran: list[str] = []
-    first = asyncio.ensure_future(worker.call(lambda: release.wait(30) and ran.append("first")))
+
+    def first_call() -> None:
+        started.set()
+        release.wait(30)
+        ran.append("first")
+
+    first = asyncio.ensure_future(worker.call(first_call))
     queued = asyncio.ensure_future(worker.call(lambda: ran.append("queued")))
-    await asyncio.sleep(0)
+    assert await asyncio.to_thread(started.wait, 30)  # the thread is inside the first call
     closing = asyncio.ensure_future(asyncio.to_thread(worker.close))
     while not worker._closed:  # white-box: close() has flagged the thread before the first call ends
         await asyncio.sleep(0.01)
