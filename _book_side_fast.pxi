@@ -296,7 +296,6 @@ cdef class CBookSide:
             return 0
         if lots == 0:
             return 0
-        self._add_to_total(lots)
         if self._count == self._capacity:
             self._reserve(self._count + 1)
         tail = self._count - index
@@ -305,6 +304,7 @@ cdef class CBookSide:
         self._keys[index] = key
         self._sizes[index] = lots
         self._count += 1
+        self._add_to_total(lots)  # only once stored: a failed _reserve leaves the total as it was
         return 0
 
     def set(self, object price_tick, object size_lots) -> None:

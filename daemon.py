@@ -218,6 +218,7 @@ async def _cancel_leftovers(rt: Runtime, when: str, *, always_cancel: bool, budg
                 continue
             need_cancel, cancelled_at, backoff = False, time.monotonic(), 0.5
         await asyncio.sleep(1.0)
+        listed_at = time.monotonic()  # when the listing was asked for: a slow reply may show an older state
         try:
             orders = await rt.reader.active_orders(rt.market.market_id)
         except VenueReadError as exc:
@@ -228,7 +229,7 @@ async def _cancel_leftovers(rt: Runtime, when: str, *, always_cancel: bool, budg
             need_cancel, empty_in_a_row = True, 0
             continue
         empty_in_a_row += 1
-        if empty_in_a_row >= 2 and (cancelled_at is None or time.monotonic() - cancelled_at >= settle_s):
+        if empty_in_a_row >= 2 and (cancelled_at is None or listed_at - cancelled_at >= settle_s):
             log.info("%s: no open order on %s (confirmed twice over REST)", when, rt.market.symbol)
             return True
     log.error("%s: orders may still be open on %s after %.0fs", when, rt.market.symbol, budget_s)

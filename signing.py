@@ -6,6 +6,7 @@ Rules:
   thread and would block it; one thread also keeps signatures in nonce order. The thread takes jobs from a
   plain queue rather than a ThreadPoolExecutor: the job is queued as the caller's last step before it
   yields, so the woken thread finds the GIL free (0.04 ms from submit to start here, against 0.09 ms).
+  A signature still queued when its caller gives up is never made.
 - The signer is always given an explicit nonce and API key, so the SDK never makes its blocking
   ``nextNonce`` fetch and never touches its own nonce manager.
 - A signing failure raises ``SignError``; nothing was sent, so the caller gives the nonce back.
@@ -117,8 +118,20 @@ class SignError(RuntimeError):
     done: int = 0
 
 
+_QUEUED, _RUNNING, _ABANDONED = "queued", "running", "abandoned"
+
+
+class _Job:
+    __slots__ = ("args", "function", "future", "loop", "state")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], function: Callable[..., Any],
+                 args: tuple) -> None:
+        self.loop, self.future, self.function, self.args = loop, future, function, args
+        self.state = _QUEUED
+
+
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():  # the caller stopped waiting (cancelled)
+    if future.done():  # the caller stopped waiting
         return
     if isinstance(error, asyncio.CancelledError):
         future.cancel()
@@ -129,42 +142,63 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
 
 
 class WorkerThread:
-    """One daemon thread running submitted calls in submission order; each result (or exception) is handed
-    back to the submitting event loop. After ``close`` queued calls are cancelled, not run."""
+    """One thread running submitted calls in submission order; each result (or exception) is handed back to
+    the submitting event loop. A call whose caller stopped waiting before it started never runs (a queued
+    signature must not go out after its sender gave up on it); after ``close`` nothing new is accepted and
+    queued calls are cancelled.
+
+    Plain asyncio futures and one lock rather than concurrent.futures: creating and chaining those costs
+    about 0.04 ms on this path, as much as the thread wake-up itself."""
 
     def __init__(self, name: str) -> None:
-        self._jobs: queue.SimpleQueue[tuple | None] = queue.SimpleQueue()
+        self._name = name
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()  # job states, and check-and-queue in call() vs close()
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
 
     async def call(self, function: Callable[..., T], *args: Any) -> T:
-        if self._closed:
-            raise RuntimeError(f"{self._thread.name} is closed")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((loop, future, function, args))
-        return await future
+        job = _Job(loop, loop.create_future(), function, args)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"{self._name} is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            self._jobs.put(job)  # the last step before yielding: the woken thread finds the GIL free
+        try:
+            return await job.future
+        except asyncio.CancelledError:
+            with self._lock:
+                if job.state is _QUEUED:
+                    job.state = _ABANDONED
+            raise
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
-            loop, future, function, args = job
+            with self._lock:
+                if job.state is _QUEUED and not self._closed:
+                    job.state = _RUNNING
             result, error = None, None
-            if self._closed:
+            if job.state is not _RUNNING:
                 error = asyncio.CancelledError()
             else:
                 try:
-                    result = function(*args)
+                    result = job.function(*job.args)
                 except BaseException as exc:  # handed to the caller, whatever it is
                     error = exc
             with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody is waiting
-                loop.call_soon_threadsafe(_settle, future, result, error)
+                job.loop.call_soon_threadsafe(_settle, job.future, result, error)
 
     def close(self) -> None:
         """Stop taking calls; blocks until the call in progress (if any) has finished."""
-        self._closed = True
-        self._jobs.put(None)
-        self._thread.join()
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+            self._jobs.put(None)
+        if thread is not None:
+            thread.join()
 
 
 class Signer:

@@ -94,7 +94,8 @@ async def run_bot(config: Config, creds: Credentials, seconds: float) -> daemon.
         if status != daemon.EXIT_OK:
             raise RuntimeError("a supervised task failed; see the log")
     finally:
-        await daemon._shutdown(runtime)
+        if not await daemon._shutdown(runtime):
+            print("warning: the shutdown did not confirm that no order was left", file=sys.stderr)
     return runtime
 
 

@@ -126,13 +126,15 @@ def bot_config(sim: SimHandle, tmp_path: Path, **sections: dict[str, Any]) -> Co
 @contextlib.asynccontextmanager
 async def started_runtime(config: Config, account: SimAccount) -> AsyncIterator[daemon.Runtime]:
     """The daemon's own start-up (market, nonce, account, leftover cancel, leverage) without its tasks;
-    the daemon's shutdown path on exit."""
+    the daemon's shutdown path on exit, which must confirm that no order is left."""
     session = aiohttp.ClientSession()
     runtime = await daemon._start(config, "BTC", credentials(account), session)
     try:
         yield runtime
-    finally:
+    except BaseException:
         await daemon._shutdown(runtime)
+        raise
+    assert await daemon._shutdown(runtime), "the shutdown did not confirm that no order was left"
 
 
 @contextlib.asynccontextmanager

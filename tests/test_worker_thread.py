@@ -39,22 +39,44 @@ async def test_an_exception_reaches_the_caller_and_the_thread_goes_on(worker: Wo
     assert await worker.call(lambda: "still running") == "still running"
 
 
-async def test_a_caller_that_stops_waiting_does_not_stall_the_thread(worker: WorkerThread) -> None:
-    release = threading.Event()
-    finished = threading.Event()
+async def test_a_caller_that_stops_waiting_mid_call_does_not_stall_the_thread(worker: WorkerThread) -> None:
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
 
     def slow() -> None:
+        started.set()
         release.wait(30)
         finished.set()
 
     waiting = asyncio.ensure_future(worker.call(slow))
-    await asyncio.sleep(0)  # the call is queued
+    assert await asyncio.to_thread(started.wait, 30)  # in progress: it finishes, its result is dropped
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
     release.set()
     assert await worker.call(lambda: 7) == 7  # runs after slow() finished: order kept
     assert finished.is_set()
+
+
+async def test_a_call_cancelled_while_queued_never_runs(worker: WorkerThread) -> None:
+    # The sender gives up on a signature queued behind another call: it must not be signed and written later.
+    started, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def blocking() -> None:
+        started.set()
+        release.wait(30)
+
+    first = asyncio.ensure_future(worker.call(blocking))
+    assert await asyncio.to_thread(started.wait, 30)
+    queued = asyncio.ensure_future(worker.call(lambda: ran.append("signed and written")))
+    await asyncio.sleep(0)  # queued behind the blocking call
+    queued.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    release.set()
+    await first
+    assert await worker.call(lambda: "next") == "next"  # the thread went past the cancelled call
+    assert ran == []
 
 
 async def test_close_cancels_queued_calls_and_refuses_new_ones() -> None:
