@@ -2,10 +2,11 @@
 # Rules (binance-depth.md §4, §8; strategy-model.md §5.3-5.4):
 # - diff depth `<symbol>@depth@100ms` on the routed `/public` combined-stream URL; the sync procedure is
 #   `binance_book.BinanceDepthSync`; snapshots are paced by `binance_snapshot.SnapshotPacer`;
-# - one receive loop (ws_connection), one snapshot worker, one sampler task; the receive path only
-#   decodes (typed msgspec struct) and applies;
+# - one receive loop (ws_connection) and one snapshot worker; the receive path only decodes (typed msgspec
+#   struct) and applies. The feed keeps no clock of its own: whoever owns the fixed clock (the daemon's
+#   `sampler.run_fixed_clock`) calls `sample()` once per step, so the z-score window spans its configured time;
 # - every reconnect runs a full resync; a silent stream beyond `recv_timeout` forces a reconnect;
-# - the sampler runs on deadlines t0 + k*step_ns; it pushes S_bid - S_ask (base units, band of §5.3) into
+# - each sample pushes S_bid - S_ask (base units, band of §5.3) into
 #   RollingStats only while the book is synced, uncrossed and fresh; stale periods append nothing; the
 #   window is reset on every (re)sync when `reset_stats_on_resync` (the conservative default of §8.3);
 # - `alpha(now_ns)` is (z, sample_ns) or None: stale last event (> stale_seconds), unsynced or crossed
@@ -63,17 +64,6 @@ def decode_depth_frame(raw: str | bytes) -> tuple[str, DepthEvent]:
     return data.s, DepthEvent(data.U, data.u, data.pu, data.E, data.b, data.a)
 
 
-def next_sample_deadline(deadline_ns: int, now_ns: int, step_ns: int) -> int:
-    """The sampling boundary after `deadline_ns` on the grid deadline + k*step, skipping those already past.
-
-    After a stall the missed boundaries are not sampled in a burst: time passed without observations.
-    """
-    following = deadline_ns + step_ns
-    if following <= now_ns:
-        following += ((now_ns - following) // step_ns + 1) * step_ns
-    return following
-
-
 # ---- settings and health ---------------------------------------------------------------------------------
 
 
@@ -101,7 +91,6 @@ class BinanceFeedSettings:
     window_size: int = 6000
     min_samples: int = 150
     stale_seconds: float = 5.0
-    step_ns: int = 100_000_000
     recv_timeout: float = 10.0  # silence that forces a reconnect; @depth@100ms on a liquid perp never idles
     reset_stats_on_resync: bool = True
     stream_suffix: str = "@depth@100ms"
@@ -128,7 +117,6 @@ class BinanceFeedSettings:
             "window_size": alpha.window_size,
             "min_samples": alpha.min_samples,
             "stale_seconds": alpha.stale_seconds,
-            "step_ns": config.vol_obi.step_ns,
             "recv_timeout": max(2 * alpha.stale_seconds, 1.0),
             "ping_interval": config.websocket.ping_interval,
             "reconnect": BackoffPolicy(config.websocket.reconnect_base_delay, config.websocket.reconnect_max_delay),
@@ -234,7 +222,7 @@ class BinanceObiFeed:
         return sample
 
     def sample(self, now_ns: int) -> bool:
-        """Take one OBI sample (the sampler calls this every step_ns); False when skipped."""
+        """Take one OBI sample (the fixed clock calls this once per step); False when skipped."""
         if not self._fresh(now_ns):
             self._counters.skipped_samples += 1
             return False
@@ -279,12 +267,14 @@ class BinanceObiFeed:
         return self._conn.backoff_delays
 
     async def run(self) -> None:
-        """Run the socket, the snapshot worker and the sampler until `close()`; a crash of one stops all."""
+        """Run the socket and the snapshot worker until `close()`; a crash of either stops both.
+
+        Sampling is not started here: the owner of the fixed clock calls `sample()` once per step.
+        """
         session = self._session or aiohttp.ClientSession()
         tasks = [
             asyncio.create_task(self._conn.run(), name="binance-ws"),
             asyncio.create_task(self._snapshot_worker(session), name="binance-snapshots"),
-            asyncio.create_task(self._sampler(), name="binance-sampler"),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -419,18 +409,6 @@ class BinanceObiFeed:
             elif action is SyncAction.FETCH_SNAPSHOT:
                 self._pacer.on_failure(self._now_s())
             self._act(action)
-
-    async def _sampler(self) -> None:
-        """Real-time loop (asyncio.sleep); tests with a fake clock call `sample()` directly."""
-        step = self.settings.step_ns
-        deadline = self._clock_ns() + step
-        while True:
-            wait_ns = deadline - self._clock_ns()
-            if wait_ns > 0:
-                await asyncio.sleep(wait_ns / 1e9)
-            now = self._clock_ns()
-            self.sample(now)
-            deadline = next_sample_deadline(deadline, now, step)
 
     def _now_s(self) -> float:
         return self._clock_ns() / 1e9

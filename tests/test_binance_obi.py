@@ -15,10 +15,11 @@ from ws_support import Running
 
 from binance_book import DepthEvent, DepthSnapshot
 from binance_market import BinanceMarket
-from binance_obi import BinanceFeedSettings, BinanceObiFeed, next_sample_deadline
+from binance_obi import BinanceFeedSettings, BinanceObiFeed
 from binance_snapshot import PacerSettings
 from book_side import PyBookSide, parse_scaled
 from reconnect import BackoffPolicy
+from sampler import run_fixed_clock
 from vol_obi import PyRollingStats
 
 # ---- OBI sampling and alpha (no sockets: the sync is fed directly) ----------------------------------------
@@ -55,13 +56,6 @@ def drive_to_sync(feed: BinanceObiFeed) -> None:
     feed.on_frame(frame(FRAME2), 0.0)
     feed._act(feed.sync.on_snapshot(SNAPSHOT))
     feed.on_frame(frame(FRAME3), 0.0)
-
-
-def test_sampling_deadlines_stay_on_the_grid() -> None:
-    step = 100
-    assert next_sample_deadline(1000, 1003, step) == 1100  # on time
-    assert next_sample_deadline(1000, 1100, step) == 1200  # woke exactly on the next boundary: it is past
-    assert next_sample_deadline(1000, 1350, step) == 1400  # stalled: 1100..1300 are skipped, not sampled in a burst
 
 
 def test_alpha_needs_sync_warmup_and_freshness() -> None:
@@ -202,7 +196,7 @@ async def binance() -> AsyncIterator[ScriptedBinance]:
 def live_feed(fake: ScriptedBinance, **overrides: Any) -> BinanceObiFeed:
     settings = BinanceFeedSettings(
         market=BinanceMarket("BTCUSDT", 1, 3), ws_url=f"ws://{fake.base}", rest_url=f"http://{fake.base}",
-        window_size=50, min_samples=3, stale_seconds=0.5, step_ns=20_000_000,
+        window_size=50, min_samples=3, stale_seconds=0.5,
         reconnect=BackoffPolicy(0.05, 0.2), healthy_after_s=0.0,
         pacer=PacerSettings(limit=5, min_interval_s=0.0, max_weight_per_minute=1000,
                             backoff=BackoffPolicy(0.01, 0.05)),
@@ -214,6 +208,7 @@ def live_feed(fake: ScriptedBinance, **overrides: Any) -> BinanceObiFeed:
 async def test_feed_syncs_resyncs_after_a_gap_and_reconnects(binance: ScriptedBinance) -> None:
     feed = live_feed(binance)
     task = asyncio.create_task(feed.run())
+    clock = asyncio.create_task(run_fixed_clock(20_000_000, feed.sample))
     try:
         await wait_until(lambda: len(binance.sockets) == 1)
         assert binance.ws_paths[0] == "/public/stream?streams=btcusdt@depth@100ms"
@@ -259,6 +254,7 @@ async def test_feed_syncs_resyncs_after_a_gap_and_reconnects(binance: ScriptedBi
         await wait_until(lambda: feed.sync.synced)
         assert feed.health().reconnects == 1 and feed.health().resyncs == 3
     finally:
+        clock.cancel()
         await feed.close()
         await asyncio.wait_for(task, WAIT_S)
 
@@ -273,7 +269,7 @@ def test_settings_from_config(tmp_path: Any) -> None:
     assert settings is not None
     assert settings.market == BinanceMarket("BTCUSDT", 1, 3)
     assert (settings.window_size, settings.min_samples, settings.stale_seconds) == (6000, 150, 5.0)
-    assert settings.looking_depth == 0.025 and settings.step_ns == 100_000_000
+    assert settings.looking_depth == 0.025
     assert settings.stream_url() == "wss://fstream.binance.com/public/stream?streams=btcusdt@depth@100ms"
     assert settings.reconnect == BackoffPolicy(5.0, 60.0)
     off = load_config(path, env={"LMM_ALPHA_SOURCE": "none"})
@@ -391,9 +387,43 @@ async def test_sim_exchange_info_gives_the_grid(venue: Any) -> None:
         assert await fetch_market(session, venue.binance_rest_url, "btcusdt") == BTC
 
 
+class Sampled(Running):
+    """Runs the feed with one owner of the fixed clock driving it, as the daemon does."""
+
+    def __init__(self, feed: BinanceObiFeed, step_ns: int = 20_000_000) -> None:
+        super().__init__(feed)
+        self.ticks = 0
+        self._step_ns = step_ns
+        self._clock: asyncio.Task[None] | None = None
+
+    def _tick(self, now_ns: int) -> None:
+        self.ticks += 1
+        self.manager.sample(now_ns)
+
+    async def __aenter__(self) -> Sampled:
+        await super().__aenter__()
+        self._clock = asyncio.create_task(run_fixed_clock(self._step_ns, self._tick))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._clock is not None
+        self._clock.cancel()
+        await super().__aexit__(*exc)
+
+
+async def test_the_feed_is_sampled_once_per_step_of_the_one_clock(venue: Any) -> None:
+    feed = sim_feed(venue)
+    async with Sampled(feed) as running:
+        await wait_until(lambda: feed.alpha() is not None)
+        await wait_until(lambda: running.ticks >= 100)
+        # Each tick of the fixed clock samples exactly once; the feed never samples on a clock of its own
+        # (it once did, so the z-score window covered half of its configured time).
+        assert 0 < feed.health().samples <= running.ticks
+
+
 async def test_sim_stall_withdraws_the_alpha_and_restores_it(venue: Any) -> None:
     feed = sim_feed(venue, recv_timeout=1.5)
-    async with Running(feed):
+    async with Sampled(feed):
         await wait_until(lambda: feed.alpha() is not None)
 
         # Shorter than recv_timeout: the alpha goes once the last event is older than stale_seconds and
