@@ -15,11 +15,8 @@ import json
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any
-
-import pytest
 
 from sim.market_params import MarketParams
 from sim.runner import SimConfig, SimThread
@@ -138,17 +135,3 @@ def start_simulator(seed: int = 0, with_market: bool = True, with_binance: bool 
     thread = SimThread(config)
     thread.start()
     return SimHandle(thread)
-
-
-@pytest.fixture(scope="module")
-def lighter_sim() -> Iterator[SimHandle]:
-    """A simulator with the synthetic market, shared by the tests of one module."""
-    with start_simulator(seed=1234, with_market=True) as handle:
-        yield handle
-
-
-@pytest.fixture(scope="module")
-def quiet_lighter_sim() -> Iterator[SimHandle]:
-    """A simulator without the synthetic market or Binance: only what the test itself does happens."""
-    with start_simulator(seed=4321, with_market=False) as handle:
-        yield handle
