@@ -11,6 +11,8 @@
 # - A LIVE order whose target is gone (side suppressed, level dropped) is cancelled.
 # - Creates respect max_live_orders_per_market counting every non-IDLE slot (in-flight orders and
 #   unconfirmed cancels included); lower levels first, the position-reducing side first.
+# - Cancel before placing: no create on a side while one of its orders is being cancelled (a cancel in
+#   this plan or an unconfirmed one) or the caller holds the side (an untracked order of ours rests there).
 # - Output order: cancels, then modifies, then creates. Client order indexes are assigned by the sender
 #   at signing time, not here.
 from __future__ import annotations
@@ -139,6 +141,7 @@ def diff_orders(
     quota_remaining: int | None,
     params: DiffParams,
     position_lots: int = 0,
+    hold_creates: frozenset[Side] = frozenset(),
 ) -> list[Op]:
     """The ops that move the live orders toward the targets (see the module rules)."""
     if fair_tick <= 0:
@@ -182,5 +185,9 @@ def diff_orders(
             elif wants_move:
                 modifies.append(ModifyOp(side, level, slot.order_index, target.price_tick, target.size_lots))
 
+    cancelling = {op.side for op in cancels} | {
+        slot.side for slot in slots.values() if slot.state is SlotState.CANCELING}
+    held = cancelling | hold_creates
+    creates = [op for op in creates if op.side not in held]
     room = max(0, params.max_live_orders - count_active(slots))
     return cancels + modifies + creates[:room]

@@ -447,7 +447,8 @@ def test_cap_counts_in_flight_and_unconfirmed_cancels():
     slots[(Side.ASK, 1)] = OrderSlot(Side.ASK, 1, SlotState.PLACING, ClientOrderIndex(3), None, 1_002_000, 20)
     one_level = targets()
     capped = DiffParams(base_threshold_bps=4.0, min_half_spread_bps=8.0, max_live_orders=3)
-    assert diff(one_level, slots, params=capped) == [CreateOp(Side.BID, 0, 999_000, 20)]
+    # room for one create; the bid side waits for its cancel to be confirmed, so the ask gets it
+    assert diff(one_level, slots, params=capped) == [CreateOp(Side.ASK, 0, 1_001_000, 20)]
     full = DiffParams(base_threshold_bps=4.0, min_half_spread_bps=8.0, max_live_orders=2)
     assert diff(one_level, slots, params=full) == []
 
