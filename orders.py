@@ -231,12 +231,13 @@ def fill_delta(slot: OrderSlot, report: OrderReport) -> int:
 
     From the cumulative filled amount when the venue reports it; otherwise a terminal `filled` status means
     whatever the slot could still trade, and a live report at the same price with less remaining means the
-    difference (a modify's new size is not a fill)."""
+    difference (a modify's new size is not a fill); a cancel is not a fill."""
     if report.filled_lots is not None:
         return max(0, report.filled_lots - slot.filled_lots)
     if report.status == "filled":
         return slot_exposure_lots(slot)
-    if slot.state is SlotState.LIVE and report.price_tick == slot.price_tick:
+    live = classify_status(report.status) is not StatusClass.TERMINAL
+    if live and slot.state is SlotState.LIVE and report.price_tick == slot.price_tick:
         return max(0, slot.size_lots - report.remaining_lots)
     return 0
 

@@ -27,6 +27,7 @@ FAULT_KINDS: dict[str, str] = {
                    "the best resting orders of one side (the account under test's included); params: side "
                    "('sell' hits the bids, 'buy' lifts the asks), size (base units), interval_ms (300), "
                    "count (default 1) or seconds (sweep for that long), market_id (0), slippage_bps (50); "
+                   "{\"stop\": true} ends every sweep in force; "
                    "handled by sim.taker_sweeps.TakerSweeps",
 }
 # Kinds starting with this prefix go unchanged to the Binance server's inject_fault (sim.binance_faults:

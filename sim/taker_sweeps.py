@@ -62,9 +62,14 @@ class TakerSweeps:
             self._account = MarketAccount(self._engine, SWEEPER_COLLATERAL_USDC, FlowStats())
         return self._account.account_index
 
-    def add(self, params: dict[str, Any], now_s: float) -> Sweep:
+    def add(self, params: dict[str, Any], now_s: float) -> Sweep | None:
         """Validate `params` (side, size, interval_ms, count, seconds, market_id, slippage_bps) and schedule
-        the first sweep at `now_s`."""
+        the first sweep at `now_s`; `{"stop": true}` alone ends every sweep in force (returns None)."""
+        if "stop" in params:
+            if params != {"stop": True}:
+                raise ValueError("stop takes no other parameter and must be true")
+            self.sweeps.clear()
+            return None
         known = {"side", "size", "interval_ms", "count", "seconds", "market_id", "slippage_bps"}
         unknown = set(params) - known
         if unknown:
