@@ -2,13 +2,13 @@
 #
 # Rules (strategy-model.md §8.1, §8.2):
 # - Nothing is sent for a slot waiting on the exchange (PLACING, MODIFYING, CANCELING): no resend while a
-#   create, modify or cancel is pending.
+#   create, modify or cancel is pending; except that a MODIFYING order whose target is gone is cancelled.
 # - A LIVE order is modified (preferred over cancel + create: one quota unit, one nonce) when its price
 #   moved by more than T_eff = base threshold x quota multiplier, or its size differs by >= 1 lot.
 # - A LIVE order on the wrong side of the fair price F, or closer to F than b/2, is protected whatever
 #   the quota: modified when quota is plentiful (multiplier 1x) and its target is safe, otherwise
 #   cancelled (cancels cost no quota). A target that is itself that close to F is not quoted.
-# - A LIVE order whose target is gone (side suppressed, level dropped) is cancelled.
+# - A LIVE or MODIFYING order whose target is gone (side suppressed, level dropped) is cancelled.
 # - Creates respect max_live_orders_per_market counting every non-IDLE slot (in-flight orders and
 #   unconfirmed cancels included); lower levels first, the position-reducing side first.
 # - Cancel before placing: no create on a side while one of its orders is being cancelled (a cancel in
@@ -169,6 +169,11 @@ def diff_orders(
                     creates.append(
                         CreateOp(side, level, target.price_tick, target.size_lots, _reduce_only(targets, side))
                     )
+                continue
+            if slot.state is SlotState.MODIFYING and target is None and slot.order_index is not None:
+                # no longer wanted: cancel it now rather than wait for the modify's confirmation (a modify
+                # that a fill overtook may never be confirmed, and the order would go on trading)
+                cancels.append(CancelOp(side, level, slot.order_index, CancelReason.NO_TARGET))
                 continue
             if slot.state is not SlotState.LIVE:
                 continue  # waiting on the exchange: never resend

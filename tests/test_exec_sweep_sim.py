@@ -139,7 +139,7 @@ async def test_fast_one_sided_sweeps_never_push_the_position_past_the_limit(sim:
                 suspects = {int(o["order_index"]): o for o in venue if not known_to_bot(mm, o)}
                 if suspects:
                     again = {int(o["order_index"]) for o in await sim_orders(sim, account)}
-                    untracked_resting += [f"{o['is_ask'] and 'ask' or 'bid'} {o['price']} x "
+                    untracked_resting += [f"{'ask' if o['is_ask'] else 'bid'} {o['price']} x "
                                           f"{o['remaining_base_amount']}" for i, o in suspects.items() if i in again]
                 await asyncio.sleep(0.05)
         finally:

@@ -298,3 +298,14 @@ def test_an_untracked_bid_withdraws_the_bid_side_while_it_may_fill():
     mm.on_orders([report(remaining=40, cid=12345)], NOW)  # a bid of ours that no slot tracks
     assert mm._within_limit(bid_ask(), 100.0, MID).bids == ()  # 40 + 40 + 30 lots = $110
     assert mm._within_limit(bid_ask(), 110.0, MID).bids == bid_ask().bids
+
+
+def test_an_order_with_a_modify_in_flight_is_cancelled_once_its_side_is_withdrawn():
+    params = DiffParams(base_threshold_bps=4.0, min_half_spread_bps=8.0, max_live_orders=4)
+    modifying = {(Side.BID, 0): slot(Side.BID, 0, SlotState.MODIFYING, 30, pending=25)}
+    asks_only = TargetQuotes(bids=(), asks=(QuoteLevel(1_001_000, 30),))
+    ops = diff_orders(asks_only, modifying, fair_tick=MID, quota_remaining=None, params=params)
+    assert ops == [CancelOp(Side.BID, 0, OID, CancelReason.NO_TARGET), CreateOp(Side.ASK, 0, 1_001_000, 30)]
+    # still wanted: the modify is waited for, nothing is resent
+    assert diff_orders(bid_ask(), modifying, fair_tick=MID, quota_remaining=None, params=params) == [
+        CreateOp(Side.ASK, 0, 1_001_000, 30)]

@@ -501,9 +501,14 @@ def test_diff_invariants(states, offsets, target_depth, quota, max_live):
         slot = slots[(op.side, op.level)]
         if isinstance(op, CreateOp):
             assert slot.state is SlotState.IDLE
+        elif isinstance(op, CancelOp) and slot.state is SlotState.MODIFYING:
+            assert op.level >= target_depth and op.order_index == slot.order_index  # unwanted: cancelled
         else:
             assert slot.state is SlotState.LIVE and op.order_index == slot.order_index  # never resend
     creates = [op for op in ops if isinstance(op, CreateOp)]
+    cancelling = {op.side for op in ops if isinstance(op, CancelOp)} | {
+        s.side for s in slots.values() if s.state is SlotState.CANCELING}
+    assert not any(op.side in cancelling for op in creates)  # cancel first, then place on that side
     assert active + len(creates) <= max(max_live, active)
     kinds = [type(op) for op in ops]
     assert kinds == sorted(kinds, key=[CancelOp, ModifyOp, CreateOp].index)
