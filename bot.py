@@ -114,7 +114,6 @@ class MarketMaker:
         self.pauses: dict[str, str] = {}
         self.stats = BotStats()
         self.last_quote: tuple[int, int] | None = None
-        self.last_targets: TargetQuotes | None = None  # what the last plan quoted (None: nothing)
         self._last_fair_tick = 0.0
         self._max_book_silence_ns = int(config.safety.max_book_silence_sec * SEC)
         self._book_event_ns: int | None = None
@@ -214,7 +213,6 @@ class MarketMaker:
         now = self._clock_ns()
         reason = self._block_reason(now)
         targets = None if reason is not None else self.targets(now)
-        self.last_targets = targets
         fair = self.model.fair_price(now)
         if math.isfinite(fair) and fair > 0:
             self._last_fair_tick = fair / self.market.tick_size
