@@ -6,7 +6,11 @@ Rules:
 - Position is ``sign x position`` in integer lots for the traded market; a market missing from a
   positions frame is flat.
 - Fills are de-duplicated by ``trade_id``; the first ``subscribed/account_all`` frame is history, not new
-  fills (its trade ids are remembered, not reported).
+  fills (its trade ids are remembered, not reported). A stream frame whose trades come without our
+  market's position moves the position by those fills at once (never only when a snapshot catches up).
+- Fills seen first in order reports (an order's filled amount grew) are "unsettled" until a position
+  taken after them arrives: a stream position (same socket as the order report, so no older than it) or a
+  REST account read requested after them. Exposure counts them on top of the position meanwhile.
 - Capital freshness is measured from the last message that carried it (WS or the REST refresh timer),
   never from silence of ``user_stats``, which only fires on change.
 - Orders are turned into ``orders.OrderReport`` values for the order tracker; prices and sizes parsed
@@ -66,6 +70,7 @@ class AccountState:
         self.fill_volume_usd = 0.0
         self._seen_trades: set[int] = set()
         self._seen_order: deque[int] = deque()
+        self._unsettled: deque[tuple[int, Side, int]] = deque()  # (seen_ns, our side, lots), oldest first
 
     # ---- capital ------------------------------------------------------------------------------------
 
@@ -94,32 +99,66 @@ class AccountState:
     # ---- positions ----------------------------------------------------------------------------------
 
     def on_positions(self, positions: dict[str, Any] | list[Any] | None, snapshot: bool = True,
-                     now_ns: int | None = None) -> None:
+                     now_ns: int | None = None) -> bool:
         """Positions keyed by market id (WS) or the REST list. In a snapshot a missing market is flat; an
-        update only changes the markets it carries (another market's fill must not zero ours)."""
+        update only changes the markets it carries (another market's fill must not zero ours). `now_ns` is
+        given for the stream only. Returns whether our position was set."""
         entries = positions.values() if isinstance(positions, dict) else (positions or [])
         mine = next((p for p in entries if int(p.get("market_id", -1)) == self.market_id), None)
         if mine is None and not snapshot:
-            return
+            return False
         self.position_known = True
         if now_ns is not None:
             self.position_ws_ns = now_ns
+            self._unsettled.clear()  # the stream's position is no older than the order reports before it
         if mine is None:
             self.position_lots, self.avg_entry_price, self.unrealized_pnl = 0, None, 0.0
-            return
+            return True
         sign = -1 if int(mine.get("sign", 1)) < 0 else 1
         self.position_lots = sign * parse_scaled(str(mine.get("position", "0")), self._size_decimals)
         self.avg_entry_price = _float(mine.get("avg_entry_price"))
         self.unrealized_pnl = _float(mine.get("unrealized_pnl")) or 0.0
         self.realized_pnl = _float(mine.get("realized_pnl")) or 0.0
+        return True
 
     def on_account_all(self, message: dict[str, Any], now_ns: int | None = None) -> list[Fill]:
-        """``account_all``: positions and trades. Returns fills not seen before (none on the snapshot)."""
+        """``account_all``: positions and trades. Returns fills not seen before (none on the snapshot). Fills
+        that come without our market's position move the position themselves."""
         history = str(message.get("type", "")).startswith("subscribed/")
+        position_set = False
         if "positions" in message:
-            self.on_positions(message.get("positions"), snapshot=history, now_ns=now_ns)
+            position_set = self.on_positions(message.get("positions"), snapshot=history, now_ns=now_ns)
         trades = (message.get("trades") or {}).get(str(self.market_id), [])
-        return self.on_trades(trades, report=not history)
+        fills = self.on_trades(trades, report=not history)
+        if fills and not position_set and self.position_known:
+            for fill in fills:
+                self.position_lots += -fill.size_lots if fill.side.is_ask else fill.size_lots
+                self._settle(fill.side, fill.size_lots)
+            if now_ns is not None:
+                self.position_ws_ns = now_ns  # a REST read requested before this must not undo it
+        return fills
+
+    # ---- fills seen in order reports, not yet in the position ---------------------------------------
+
+    def note_order_fill(self, side: Side, lots: int, now_ns: int) -> None:
+        """An order report showed `lots` of our `side` traded; counted until a later position covers it."""
+        if lots > 0:
+            self._unsettled.append((now_ns, side, lots))
+
+    def unsettled_fill_lots(self, side: Side) -> int:
+        return sum(lots for _, s, lots in self._unsettled if s is side)
+
+    def _settle(self, side: Side, lots: int) -> None:
+        """A fill of `side` entered the position: the oldest unsettled lots of that side are covered."""
+        kept: deque[tuple[int, Side, int]] = deque()
+        for seen, s, pending in self._unsettled:
+            if s is side and lots > 0:
+                covered = min(lots, pending)
+                lots -= covered
+                pending -= covered
+            if pending > 0:
+                kept.append((seen, s, pending))
+        self._unsettled = kept
 
     def on_trades(self, trades: list[dict[str, Any]], report: bool = True) -> list[Fill]:
         fresh: list[Fill] = []
@@ -180,6 +219,8 @@ class AccountState:
                     price_tick=parse_scaled(str(order["price"]), self._price_decimals),
                     remaining_lots=parse_scaled(str(order.get("remaining_base_amount", "0")),
                                                 self._size_decimals),
+                    filled_lots=(None if order.get("filled_base_amount") is None
+                                 else parse_scaled(str(order["filled_base_amount"]), self._size_decimals)),
                 ))
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("unparseable order skipped: %s", exc)
@@ -201,3 +242,6 @@ class AccountState:
                     and self.position_ws_ns >= requested_ns)
         if not newer_ws:
             self.on_positions(account.get("positions") or [])
+            if requested_ns is not None:  # the read was taken after these order-report fills
+                while self._unsettled and self._unsettled[0][0] < requested_ns:
+                    self._unsettled.popleft()

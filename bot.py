@@ -10,6 +10,9 @@ Rules:
   pauses quoting until a clean reconcile.
 - Reconcile: the exchange's active orders (REST) against the slots: unknown orders are cancelled, gone
   orders cleared, mismatches debounced into a pause.
+- Position limit: a side is quoted only while its worst case (position + unsettled fills + every order of
+  that side, resting, in flight or targeted + untracked orders) stays within M (exposure.py); fills seen in
+  order reports count at once, before the position update that follows them.
 No sockets here: the daemon (``daemon.py``) owns the tasks and the I/O.
 """
 from __future__ import annotations
@@ -22,19 +25,20 @@ from dataclasses import dataclass, field, replace
 
 from account import AccountState, Fill
 from execution import OrderManager
+from exposure import side_exposure, within_limit
 from ids import ClientOrderIndexAllocator
 from lighter_feed import LighterFeed
 from market_info import MarketInfo
 from order_diff import DiffParams
-from orders import OrderReport, in_flight_exposure, on_cleared, on_order_report
+from order_state import Side
+from orders import OrderReport, fill_delta, on_cleared, on_order_report
 from quoting import (
     CapitalSnapshot,
     MarketRules,
     QuotingParams,
     TargetQuotes,
-    base_size_lots,
     build_target_quotes,
-    max_position_usd,
+    position_limit_usd,
 )
 from risk import (
     BackoffParams,
@@ -45,7 +49,7 @@ from risk import (
     stuck_slots,
 )
 from risk_reconcile import MismatchDebouncer, ReconcileResult, reconcile_orders
-from signing import CancelOrder, TxIntent
+from signing import TxIntent
 from tx_sender import Outcome, SendResult
 from utils import Config
 from vol_obi import VolObiCalculator
@@ -159,9 +163,7 @@ class MarketMaker:
 
     def position_limit_usd(self, now_ns: int, mid_tick: float) -> float | None:
         """M at this mid from the current capital (None when capital is unknown or stale)."""
-        capital = self.capital()
-        size = base_size_lots(self.quoting, self.rules, capital, now_ns, mid_tick)
-        return max_position_usd(self.quoting, self.rules, capital, now_ns, size, mid_tick)
+        return position_limit_usd(self.quoting, self.rules, self.capital(), now_ns, mid_tick)
 
     def targets(self, now_ns: int) -> TargetQuotes | None:
         book = self.feed.book
@@ -184,18 +186,22 @@ class MarketMaker:
 
     def _within_limit(self, targets: TargetQuotes | None, limit: float | None,
                       mid_tick: float) -> TargetQuotes | None:
-        """Drop a side whose worst case (position + every order of that side, resting, in flight or
-        targeted, filled) would exceed the limit: the limit holds against fills, not just at placement."""
+        """Drop a side whose worst case (exposure.py: position, unsettled fills, every order of that side
+        resting, in flight or targeted, untracked orders, all filled) would exceed the limit: the limit
+        holds against fills, not just at placement."""
         if targets is None or limit is None:
             return targets
-        exposure = in_flight_exposure(self.orders.slots.values())
         position = self.account.position_lots
-        bid_lots = max(exposure.bid_lots, sum(level.size_lots for level in targets.bids))
-        ask_lots = max(exposure.ask_lots, sum(level.size_lots for level in targets.asks))
+
+        def allowed(side: Side, levels: tuple) -> bool:
+            exposure = side_exposure(side, self.orders.slots.values(), levels,
+                                     self.account.unsettled_fill_lots(side), self.orders.orphan_lots(side))
+            return within_limit(position, side, exposure, limit, self.rules, mid_tick)
+
         bids, asks = targets.bids, targets.asks
-        if bids and self.rules.notional_usd(max(0, position + bid_lots), mid_tick) > limit:
+        if bids and not allowed(Side.BID, bids):
             bids = ()
-        if asks and self.rules.notional_usd(max(0, ask_lots - position), mid_tick) > limit:
+        if asks and not allowed(Side.ASK, asks):
             asks = ()
         if not bids and not asks:
             return None
@@ -259,7 +265,11 @@ class MarketMaker:
 
     def on_orders(self, reports: list[OrderReport], now_ns: int) -> None:
         before = self.orders.stats.post_only_cancels
-        self.orders.on_reports(reports, now_ns)  # strays are left to the reconciler (it has the full list)
+
+        def on_fill(side: Side, lots: int) -> None:
+            self.account.note_order_fill(side, lots, now_ns)
+
+        self.orders.on_reports(reports, now_ns, on_fill)  # untracked live orders are cancelled by the next plan
         for _ in range(self.orders.stats.post_only_cancels - before):
             self.breaker.on_post_only_cancel(now_ns)
 
@@ -282,8 +292,11 @@ class MarketMaker:
         """Apply a REST order list; returns cancels for orders we do not know (to send through the sender)."""
         result: ReconcileResult = reconcile_orders(self.orders.slots, exchange_orders, snapshot_ns=snapshot_ns)
         self.stats.reconciles += 1
+        self.orders.on_listing(exchange_orders, snapshot_ns)
         for key, report in result.updates:
-            self.orders.slots[key] = on_order_report(self.orders.slots[key], report, snapshot_ns)
+            slot = self.orders.slots[key]
+            self.account.note_order_fill(slot.side, fill_delta(slot, report), snapshot_ns)
+            self.orders.slots[key] = on_order_report(slot, report, snapshot_ns)
         for key in result.clear:
             self.orders.slots[key] = on_cleared(self.orders.slots[key])
             self.stats.slots_cleared += 1
@@ -300,4 +313,5 @@ class MarketMaker:
             self.resume("unknown outcome")
         self.breaker.on_reconcile(result.clean, snapshot_ns)
         self.stats.orphans_cancelled += len(result.cancel_unknown)
-        return [CancelOrder(self.market.market_id, index.value) for index in result.cancel_unknown]
+        # counted in exposure until proven gone; the plan does not cancel them again meanwhile
+        return self.orders.cancel_orphans(result.cancel_unknown, self._clock_ns(), exchange_orders)

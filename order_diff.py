@@ -2,15 +2,17 @@
 #
 # Rules (strategy-model.md §8.1, §8.2):
 # - Nothing is sent for a slot waiting on the exchange (PLACING, MODIFYING, CANCELING): no resend while a
-#   create, modify or cancel is pending.
+#   create, modify or cancel is pending; except that a MODIFYING order whose target is gone is cancelled.
 # - A LIVE order is modified (preferred over cancel + create: one quota unit, one nonce) when its price
 #   moved by more than T_eff = base threshold x quota multiplier, or its size differs by >= 1 lot.
 # - A LIVE order on the wrong side of the fair price F, or closer to F than b/2, is protected whatever
 #   the quota: modified when quota is plentiful (multiplier 1x) and its target is safe, otherwise
 #   cancelled (cancels cost no quota). A target that is itself that close to F is not quoted.
-# - A LIVE order whose target is gone (side suppressed, level dropped) is cancelled.
+# - A LIVE or MODIFYING order whose target is gone (side suppressed, level dropped) is cancelled.
 # - Creates respect max_live_orders_per_market counting every non-IDLE slot (in-flight orders and
 #   unconfirmed cancels included); lower levels first, the position-reducing side first.
+# - Cancel before placing: no create on a side while one of its orders is being cancelled (a cancel in
+#   this plan or an unconfirmed one) or the caller holds the side (an untracked order of ours rests there).
 # - Output order: cancels, then modifies, then creates. Client order indexes are assigned by the sender
 #   at signing time, not here.
 from __future__ import annotations
@@ -139,6 +141,7 @@ def diff_orders(
     quota_remaining: int | None,
     params: DiffParams,
     position_lots: int = 0,
+    hold_creates: frozenset[Side] = frozenset(),
 ) -> list[Op]:
     """The ops that move the live orders toward the targets (see the module rules)."""
     if fair_tick <= 0:
@@ -167,6 +170,11 @@ def diff_orders(
                         CreateOp(side, level, target.price_tick, target.size_lots, _reduce_only(targets, side))
                     )
                 continue
+            if slot.state is SlotState.MODIFYING and target is None and slot.order_index is not None:
+                # no longer wanted: cancel it now rather than wait for the modify's confirmation (a modify
+                # that a fill overtook may never be confirmed, and the order would go on trading)
+                cancels.append(CancelOp(side, level, slot.order_index, CancelReason.NO_TARGET))
+                continue
             if slot.state is not SlotState.LIVE:
                 continue  # waiting on the exchange: never resend
             if slot.order_index is None:
@@ -182,5 +190,9 @@ def diff_orders(
             elif wants_move:
                 modifies.append(ModifyOp(side, level, slot.order_index, target.price_tick, target.size_lots))
 
+    cancelling = {op.side for op in cancels} | {
+        slot.side for slot in slots.values() if slot.state is SlotState.CANCELING}
+    held = cancelling | hold_creates
+    creates = [op for op in creates if op.side not in held]
     room = max(0, params.max_live_orders - count_active(slots))
     return cancels + modifies + creates[:room]

@@ -9,6 +9,8 @@
 # - A slot waiting on the exchange (PLACING / MODIFYING / CANCELING) past the timeout yields a LookupRequest
 #   (resolve by client order index over REST); it is never cleared blindly (defect E11).
 # - Exposure counts what is in flight: resting plus sent-but-unacknowledged orders, per side.
+# - Fills are read from the order's cumulative filled amount (``filled_base_amount``), so a report that
+#   shrinks or ends an order also says how much of it traded (``fill_delta``), before any position update.
 # The diff from target quotes to create / modify / cancel ops lives in order_diff.py.
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class OrderReport:
     status: str
     price_tick: int
     remaining_lots: int
+    filled_lots: int | None = None  # cumulative filled amount of the order; None when not reported
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,7 @@ class OrderSlot:
     since_ns: int = 0  # when the slot last sent something or entered its state; drives the timeout
     lookups: int = 0  # timeouts in a row without an answer; the breaker force-clears after too many
     needs_reconcile: bool = False  # an unknown status was seen: treated as live, verify over REST
+    filled_lots: int = 0  # cumulative filled amount of the current order, as last reported
 
     @property
     def key(self) -> SlotKey:
@@ -168,6 +172,7 @@ def on_order_report(slot: OrderSlot, report: OrderReport, now_ns: int) -> OrderS
         price_tick=report.price_tick,
         size_lots=report.remaining_lots,
         needs_reconcile=unknown,
+        filled_lots=max(slot.filled_lots, report.filled_lots or 0),  # a stale REST report never lowers it
     )
     if state is not slot.state:  # a step forward: restart the timeout clock
         updated = replace(updated, since_ns=now_ns, lookups=0, pending_price_tick=0, pending_size_lots=0)
@@ -211,14 +216,36 @@ def match_report(slots: Iterable[OrderSlot], report: OrderReport) -> SlotKey | N
     return None
 
 
+def slot_exposure_lots(slot: OrderSlot) -> int:
+    """What a slot's order may still trade: its remaining size, the larger of both sizes while a modify is
+    pending (either may be the one resting), the full size until a cancel is confirmed; 0 when IDLE."""
+    if slot.state is SlotState.IDLE:
+        return 0
+    if slot.state is SlotState.MODIFYING:
+        return max(slot.size_lots, slot.pending_size_lots)
+    return slot.size_lots
+
+
+def fill_delta(slot: OrderSlot, report: OrderReport) -> int:
+    """Lots of the slot's order that traded since its last report, read from the report matched to it.
+
+    From the cumulative filled amount when the venue reports it; otherwise a terminal `filled` status means
+    whatever the slot could still trade, and a live report at the same price with less remaining means the
+    difference (a modify's new size is not a fill); a cancel is not a fill."""
+    if report.filled_lots is not None:
+        return max(0, report.filled_lots - slot.filled_lots)
+    if report.status == "filled":
+        return slot_exposure_lots(slot)
+    live = classify_status(report.status) is not StatusClass.TERMINAL
+    if live and slot.state is SlotState.LIVE and report.price_tick == slot.price_tick:
+        return max(0, slot.size_lots - report.remaining_lots)
+    return 0
+
+
 def in_flight_exposure(slots: Iterable[OrderSlot]) -> Exposure:
     bid = ask = 0
     for slot in slots:
-        if slot.state is SlotState.IDLE:
-            continue
-        lots = slot.size_lots
-        if slot.state is SlotState.MODIFYING:
-            lots = max(lots, slot.pending_size_lots)  # either size may be the one resting
+        lots = slot_exposure_lots(slot)
         if slot.side is Side.BID:
             bid += lots
         else:

@@ -10,7 +10,9 @@
 # - Size: capital * capital_usage_percent * leverage / mid on the lot grid, raised per order to
 #   min_base_amount, min_quote_amount and min_order_value_usd at that order's own price; base_amount when
 #   capital is unknown or stale.
-# - Limit M = 0.9 * max(0, equity * leverage - 2 * levels * size * m). |P| * m >= M suppresses every level
+# - Limit M = 0.9 * max(0, equity * leverage - 2 * levels * size * m), the reserved size taken from equity
+#   (not from the available balance, which shrinks as the position uses margin and would make M grow with
+#   the position: the limit would run ahead of the position it bounds). |P| * m >= M suppresses every level
 #   of the side that adds exposure; M <= 0 or unknown means no adding side at all, never "no limit"
 #   (defect E6). A position worth less than position_value_threshold_usd counts as flat, and when flat
 #   both sides add exposure.
@@ -149,6 +151,28 @@ def exchange_minimum_lots(rules: MarketRules, price_tick: float) -> int:
     return max(1, rules.min_base_lots, rules.lots_for_usd(rules.min_quote_amount_usd, price_tick, round_up=True))
 
 
+def reserve_size_lots(
+    params: QuotingParams, rules: MarketRules, capital: CapitalSnapshot | None, now_ns: int, mid_tick: float
+) -> int:
+    """The order size M reserves for: from equity when capital is fresh (a flat account's order size), else
+    base_amount; raised to the minimums at mid. Unlike base_size_lots it does not shrink as margin is used."""
+    fresh = fresh_capital(capital, now_ns, params.capital_max_age_ns)
+    if fresh is None:
+        lots = rules.base_to_lots(params.base_amount)
+    else:
+        budget = max(0.0, fresh.equity_usd) * params.capital_usage_percent * params.leverage
+        lots = rules.lots_for_usd(budget, mid_tick, round_up=False)
+    return raise_to_minimums(params, rules, lots, mid_tick)
+
+
+def position_limit_usd(
+    params: QuotingParams, rules: MarketRules, capital: CapitalSnapshot | None, now_ns: int, mid_tick: float
+) -> float | None:
+    """M at this mid (None when capital is unknown or stale)."""
+    reserve = reserve_size_lots(params, rules, capital, now_ns, mid_tick)
+    return max_position_usd(params, rules, capital, now_ns, reserve, mid_tick)
+
+
 def max_position_usd(
     params: QuotingParams,
     rules: MarketRules,
@@ -211,7 +235,7 @@ def build_target_quotes(
         return None  # crossed level 0: the model's guard should have caught it; quote nothing
     mid = (best_bid_tick + best_ask_tick) / 2
     size_at_mid = base_size_lots(params, rules, capital, now_ns, mid)
-    limit = max_position_usd(params, rules, capital, now_ns, size_at_mid, mid)
+    limit = position_limit_usd(params, rules, capital, now_ns, mid)
 
     position_usd = rules.notional_usd(abs(position_lots), mid)
     flat = position_usd < params.position_value_threshold_usd

@@ -50,9 +50,13 @@ class StatusReporter:
         if mid is not None:
             self._last_mid = mid
         quotes: dict[str, float | None] = {"bid": None, "ask": None}
-        for (side, level), slot in mm.orders.slots.items():
-            if level == 0 and slot.state is not SlotState.IDLE:
-                quotes["bid" if side is Side.BID else "ask"] = market.price_of(slot.price_tick)
+        for (side, _level), slot in mm.orders.slots.items():  # the innermost order of each side, any level
+            if slot.state is not SlotState.IDLE:
+                name, price = ("bid", max) if side is Side.BID else ("ask", min)
+                tick = slot.price_tick if quotes[name] is None else price(slot.price_tick, quotes[name])
+                quotes[name] = tick
+        for name, tick in quotes.items():
+            quotes[name] = None if tick is None else market.price_of(int(tick))
         position = market.size_of(mm.account.position_lots)
         ticks = mm.stats.tick_to_order_ms
         return {
@@ -74,6 +78,7 @@ class StatusReporter:
             "samples": mm.model.samples,
             "warmed_up": mm.model.warmed_up(now),
             "paused": ",".join(mm.pauses) or None,
+            "untracked_orders": len(mm.orders.orphans),  # ours on the venue, no slot: being cancelled
             "tick_to_order_p50_ms": _p(ticks, 0.5),
             "tick_to_order_p99_ms": _p(ticks, 0.99),
             "loop_lag_p50_ms": None if self.loop_lag is None else self.loop_lag.percentile_ms(0.5),
@@ -96,7 +101,8 @@ class StatusReporter:
                 f"(${_fmt(s['position_usd'])}) pnl r {_fmt(s['realized_pnl'])} u {_fmt(s['unrealized_pnl'])} "
                 f"fills {s['fills']} vol ${_fmt(s['volume_usd'], '.0f')} quota {_fmt(s['quota'], 'd')} "
                 f"alpha {_fmt(s['alpha'], '+.2f')} ({s['alpha_source']}) vol {_fmt(s['volatility'], '.3f')} "
-                f"t2o p50 {_fmt(s['tick_to_order_p50_ms'], '.2f')}ms")
+                f"t2o p50 {_fmt(s['tick_to_order_p50_ms'], '.2f')}ms"
+                + (f" untracked {s['untracked_orders']}" if s["untracked_orders"] else ""))
 
     async def run(self) -> None:
         while True:

@@ -24,6 +24,7 @@ from sim.lighter_faults import BINANCE_PREFIX, FAULT_KINDS, LighterFaults
 from sim.lighter_feeds import LighterFeeds
 from sim.lighter_render import order_json
 from sim.markets import format_usdc, parse_usdc
+from sim.taker_sweeps import TakerSweeps
 from sim.ws_hub import WsHub
 
 
@@ -68,8 +69,9 @@ class SimControl:
 
     def __init__(self, engine: Engine, feeds: LighterFeeds, hub: WsHub, faults: LighterFaults,
                  monotonic_s: Callable[[], float], market: MarketSwitch | None = None,
-                 binance: BinanceFaultSink | None = None) -> None:
+                 binance: BinanceFaultSink | None = None, sweeps: TakerSweeps | None = None) -> None:
         self.engine = engine
+        self.sweeps = sweeps if sweeps is not None else TakerSweeps(engine)
         self.feeds = feeds
         self.hub = hub
         self.faults = faults
@@ -192,6 +194,10 @@ class SimControl:
             elif kind == "drop_connections":
                 dropped = self.hub.drop_all()
                 return web.json_response({"ok": True, "kind": kind, "dropped": dropped})
+            elif kind == "taker_sweep":
+                self.sweeps.add(body, self._monotonic_s())
+                return web.json_response({"ok": True, "kind": kind,
+                                          "account_index": self.sweeps.account_index})
             else:
                 self.faults.apply(kind, body, self._monotonic_s())
         except ValueError as exc:

@@ -23,6 +23,12 @@ FAULT_KINDS: dict[str, str] = {
                  "executes at once; params: delay_ms, count (default 1)",
     "crossed_book": "send one order-book update (chain intact) carrying a fake bid level above the best ask; "
                     "the next update removes it; params: market_id (default 0)",
+    "taker_sweep": "market orders of a fixed size sent repeatedly from a separate synthetic account, hitting "
+                   "the best resting orders of one side (the account under test's included); params: side "
+                   "('sell' hits the bids, 'buy' lifts the asks), size (base units), interval_ms (300), "
+                   "count (default 1) or seconds (sweep for that long), market_id (0), slippage_bps (50); "
+                   "{\"stop\": true} ends every sweep in force; "
+                   "handled by sim.taker_sweeps.TakerSweeps",
 }
 # Kinds starting with this prefix go unchanged to the Binance server's inject_fault (sim.binance_faults:
 # binance_pu_gap, binance_stale_snapshot, binance_stall, binance_close, binance_rest_429).
@@ -80,7 +86,8 @@ class LighterFaults:
         return now_s < self.stalled_until_s
 
     def apply(self, kind: str, params: dict[str, Any], now_s: float) -> None:
-        """Record a Lighter fault (everything but drop_connections, which the server acts on at once)."""
+        """Record a Lighter fault (everything but drop_connections, which the server acts on at once, and
+        taker_sweep, which sim.taker_sweeps drives)."""
         if kind == "rate_limit":
             self.rate_limited_requests += _positive_int(params, "count", 1)
         elif kind == "reject_tx":
@@ -104,7 +111,7 @@ class LighterFaults:
             self.stalled_until_s = max(self.stalled_until_s, now_s + seconds)
         elif kind == "crossed_book":
             self.crossed_markets.add(_non_negative_int(params, "market_id", 0))
-        else:
+        else:  # taker_sweep is scheduled by the server's TakerSweeps, never recorded here
             raise ValueError(f"unknown fault kind {kind!r}; known: {sorted(FAULT_KINDS)}")
 
 

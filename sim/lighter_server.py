@@ -3,8 +3,8 @@
 #
 # Rules: everything runs on the event loop that called start(); the engine is touched from that loop
 # only. A beat task publishes market data every `beat_ms` (50 ms, the venue's batching), expires orders
-# every second and pings WS clients every 30 s; a failing beat is logged with its traceback and the
-# next one runs (the feeds never die silently). Clocks are injectable for tests.
+# every second, sends the due taker sweeps (a fault) and pings WS clients every 30 s; a failing beat is
+# logged with its traceback and the next one runs (the feeds never die silently). Clocks are injectable.
 from __future__ import annotations
 
 import asyncio
@@ -22,6 +22,7 @@ from sim.lighter_feeds import LighterFeeds
 from sim.lighter_rest import LighterRest
 from sim.lighter_tx import TxGateway
 from sim.lighter_ws import SERVER_PING_INTERVAL_S, LighterWs
+from sim.taker_sweeps import TakerSweeps
 from sim.ws_hub import WsHub
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,9 @@ class LighterServer:
         self.gateway = TxGateway(engine, self.feeds, self.faults, clock_ns)
         self.rest = LighterRest(engine, self.gateway, self.faults, clock_ns)
         self.ws = LighterWs(engine, self.hub, self.feeds, self.gateway, clock_ns, monotonic_s)
-        self.control = SimControl(engine, self.feeds, self.hub, self.faults, monotonic_s, market, binance)
+        self.sweeps = TakerSweeps(engine)
+        self.control = SimControl(engine, self.feeds, self.hub, self.faults, monotonic_s, market, binance,
+                                  self.sweeps)
         self.app = web.Application(middlewares=[self.rest.middleware], client_max_size=8 * 1024 * 1024)
         self.app.add_routes([*self.rest.routes(), web.get("/stream", self.ws.handle), *self.control.routes()])
         self._runner: web.AppRunner | None = None
@@ -101,6 +104,7 @@ class LighterServer:
                 if now >= next_expire:
                     self.engine.expire(self._clock_ns())
                     next_expire = now + EXPIRE_INTERVAL_S
+                self.sweeps.run_due(now, self._clock_ns())
                 self.feeds.tick()
                 if now >= next_ping:
                     self.ws.keepalive()

@@ -447,7 +447,8 @@ def test_cap_counts_in_flight_and_unconfirmed_cancels():
     slots[(Side.ASK, 1)] = OrderSlot(Side.ASK, 1, SlotState.PLACING, ClientOrderIndex(3), None, 1_002_000, 20)
     one_level = targets()
     capped = DiffParams(base_threshold_bps=4.0, min_half_spread_bps=8.0, max_live_orders=3)
-    assert diff(one_level, slots, params=capped) == [CreateOp(Side.BID, 0, 999_000, 20)]
+    # room for one create; the bid side waits for its cancel to be confirmed, so the ask gets it
+    assert diff(one_level, slots, params=capped) == [CreateOp(Side.ASK, 0, 1_001_000, 20)]
     full = DiffParams(base_threshold_bps=4.0, min_half_spread_bps=8.0, max_live_orders=2)
     assert diff(one_level, slots, params=full) == []
 
@@ -500,9 +501,14 @@ def test_diff_invariants(states, offsets, target_depth, quota, max_live):
         slot = slots[(op.side, op.level)]
         if isinstance(op, CreateOp):
             assert slot.state is SlotState.IDLE
+        elif isinstance(op, CancelOp) and slot.state is SlotState.MODIFYING:
+            assert op.level >= target_depth and op.order_index == slot.order_index  # unwanted: cancelled
         else:
             assert slot.state is SlotState.LIVE and op.order_index == slot.order_index  # never resend
     creates = [op for op in ops if isinstance(op, CreateOp)]
+    cancelling = {op.side for op in ops if isinstance(op, CancelOp)} | {
+        s.side for s in slots.values() if s.state is SlotState.CANCELING}
+    assert not any(op.side in cancelling for op in creates)  # cancel first, then place on that side
     assert active + len(creates) <= max(max_live, active)
     kinds = [type(op) for op in ops]
     assert kinds == sorted(kinds, key=[CancelOp, ModifyOp, CreateOp].index)

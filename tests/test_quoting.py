@@ -182,7 +182,9 @@ def test_short_at_limit_suppresses_every_ask_level():
 
 
 def test_zero_limit_means_no_adding_side_never_no_limit():
-    poor = CapitalSnapshot(available_usd=1000.0, equity_usd=100.0, refreshed_ns=NOW)  # M = 0
+    # M = 0.9 * max(0, 10 * 2 - 2 * 15 lots * $100_000.1) = 0: the reserve (raised to the $14.5 minimum,
+    # from equity) exceeds what the equity carries
+    poor = CapitalSnapshot(available_usd=1000.0, equity_usd=10.0, refreshed_ns=NOW)
     assert quotes(capital=poor) is None  # flat: both sides would add exposure
     long = quotes(capital=poor, position_lots=500)
     assert long is not None
@@ -208,7 +210,7 @@ def test_reducing_side_never_larger_than_the_position_above_exchange_minimum():
 
 def test_position_below_threshold_counts_as_flat():
     # 10 lots = $10 < $11: flat, so with M = 0 nothing is quoted, not even a "reducing" side
-    poor = CapitalSnapshot(available_usd=1000.0, equity_usd=100.0, refreshed_ns=NOW)
+    poor = CapitalSnapshot(available_usd=1000.0, equity_usd=10.0, refreshed_ns=NOW)
     assert quotes(capital=poor, position_lots=10) is None
     assert quotes(capital=poor, position_lots=-10) is None
     # 12 lots = $12 >= $11: long, the ask may reduce it
