@@ -106,7 +106,6 @@ def poll_interval_ns(base_interval_ns: int, order_channel_healthy: bool) -> int:
     return max(SEC // 2, base_interval_ns // 3)
 
 
-
 def lookup_client_indexes(slots: Mapping[SlotKey, OrderSlot], limit: int = 20) -> list[int]:
     """Client order indexes of the tracked orders (accountOrders takes at most 20), to look up by index."""
     indexes = [slot.client_index.value for slot in slots.values()
