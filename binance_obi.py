@@ -5,7 +5,8 @@
 # - one receive loop (ws_connection) and one snapshot worker; the receive path only decodes (typed msgspec
 #   struct) and applies. The feed keeps no clock of its own: whoever owns the fixed clock (the daemon's
 #   `sampler.run_fixed_clock`) calls `sample()` once per step, so the z-score window spans its configured time;
-# - every reconnect runs a full resync; a silent stream beyond `recv_timeout` forces a reconnect;
+# - every reconnect runs a full resync; a silent stream beyond `recv_timeout` forces a reconnect; the first
+#   depth event of the symbol on a connection resets the reconnect backoff;
 # - each sample pushes S_bid - S_ask (base units, band of §5.3) into
 #   RollingStats only while the book is synced, uncrossed and fresh; stale periods append nothing; the
 #   window is reset on every (re)sync when `reset_stats_on_resync` (the conservative default of §8.3);
@@ -206,6 +207,7 @@ class BinanceObiFeed:
         self._snapshot_wanted = asyncio.Event()
         self._counters = _FeedCounters()
         self._last_frame_s = 0.0
+        self._established = False  # a depth event of the symbol came on this connection
         self._last_event_ns: int | None = None
         self._last_sample: tuple[float, int] | None = None
 
@@ -297,6 +299,7 @@ class BinanceObiFeed:
 
     async def on_open(self, now: float) -> Frames:
         self._last_frame_s = now
+        self._established = False
         self._restart("new connection")
         return ()
 
@@ -311,6 +314,9 @@ class BinanceObiFeed:
             self._counters.foreign_symbol += 1
             return None
         self._last_event_ns = self._clock_ns()
+        if not self._established:  # the stream is subscribed and flowing: the next drop backs off from the base
+            self._established = True
+            self._conn.mark_established()
         self._act(self.sync.feed(event))
         return None
 

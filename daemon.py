@@ -31,8 +31,9 @@ from order_diff import requote_threshold_warning
 from orderbook_sanity import SanityChecker, rest_best_ticks
 from pacing import Pacer
 from quota_recovery import QuotaRecoveryRunner, RecoveryInputs
+from reconnect import Backoff, BackoffPolicy
 from risk_quota_recovery import RecoveryParams
-from risk_reconcile import poll_interval_ns
+from risk_reconcile import lookup_client_indexes, poll_interval_ns, resolve_after_gap
 from sampler import ModelSampler, run_fixed_clock
 from send_loop import SendLoop
 from signing import CROSS_MARGIN, ISOLATED_MARGIN, CancelAllOrders, UpdateLeverage
@@ -307,12 +308,60 @@ async def _housekeeping(rt: Runtime) -> None:
 
 
 async def _order_poller(rt: Runtime) -> None:
+    """The periodic REST reconcile, and a resync as soon as the account-orders stream is back (reconnect or
+    resubscription): what it reported while down is lost, so slots may be waiting on orders long gone."""
     base_ns = int(rt.config.safety.stale_order_poller_interval_sec * SEC)
+    channel = f"account_all_orders/{rt.mm.account.account_index}"
+    stream_back = asyncio.Event()
+    rt.ws.add_ready_listener(channel, stream_back.set)
     while True:
-        channel = f"account_all_orders/{rt.mm.account.account_index}"
         healthy = rt.ws.health(channel).subscribed
-        await asyncio.sleep(poll_interval_ns(base_ns, healthy) / SEC)
-        await _reconcile(rt)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stream_back.wait(), poll_interval_ns(base_ns, healthy) / SEC)
+        if stream_back.is_set():
+            stream_back.clear()
+            await _resync(rt)
+        else:
+            await _reconcile(rt)
+
+
+async def _resync(rt: Runtime) -> None:
+    """Orders and account over REST once the order stream is live again. The tracked orders are looked up by
+    client index (what the stream missed settles their slots at once, with no grace period) while the account
+    is refreshed; then the active orders are reconciled. Quoting resumes as soon as the slots are free."""
+    started = time.monotonic()
+    asked = lookup_client_indexes(rt.mm.orders.slots)
+    await asyncio.gather(_settle_by_lookup(rt, asked), _refresh_account_or_warn(rt, "resync"))
+    await _reconcile(rt)
+    rt.send_loop.wake()
+    log.info("order stream back: resynced over REST in %.0f ms (%d tracked order(s) looked up)",
+             (time.monotonic() - started) * 1e3, len(asked))
+
+
+async def _settle_by_lookup(rt: Runtime, asked: list[int]) -> None:
+    if not asked:
+        return
+    slots = rt.mm.orders.slots
+    before = dict(slots)
+    requested = time.monotonic_ns()
+    try:
+        raw = await rt.reader.orders_by_client_index(asked)
+    except VenueReadError as exc:
+        log.warning("resync: order lookup failed: %s", exc)
+        return
+    settle_ns = int(rt.config.safety.order_reconcile_timeout_sec * SEC)
+    updates = resolve_after_gap(before, rt.mm.account.parse_orders(raw), asked=set(asked), requested_ns=requested,
+                                settle_ns=settle_ns, now_ns=time.monotonic_ns())
+    for key, slot in updates.items():
+        if slots[key] is before[key]:  # a report may have moved the slot while the lookup was out
+            slots[key] = slot
+
+
+async def _refresh_account_or_warn(rt: Runtime, when: str) -> None:
+    try:
+        await _refresh_account(rt)
+    except VenueReadError as exc:
+        log.warning("%s: account refresh failed: %s", when, exc)
 
 
 async def _reconcile(rt: Runtime) -> None:
@@ -331,6 +380,7 @@ async def _reconcile(rt: Runtime) -> None:
 async def _keep_tx_socket(rt: Runtime) -> None:
     """Reconnect the transaction socket when it drops (REST carries the sends meanwhile)."""
     transport = rt.client.ws_transport
+    backoff = Backoff(BackoffPolicy(base_delay=1.0, max_delay=60.0))  # reset by every successful connect
     delay = 1.0
     while True:
         await asyncio.sleep(delay)
@@ -340,10 +390,11 @@ async def _keep_tx_socket(rt: Runtime) -> None:
         try:
             await transport.connect()
             log.info("transaction socket reconnected")
+            backoff.reset()
             delay = 1.0
         except Exception as exc:
-            delay = min(delay * 2, 60.0)
-            log.warning("transaction socket reconnect failed (%s); next try in %.0fs", exc, delay)
+            delay = backoff.next_delay()
+            log.warning("transaction socket reconnect failed (%s); next try in %.1fs", exc, delay)
 
 
 async def _account_refresh(rt: Runtime) -> None:

@@ -10,15 +10,17 @@
 # - Reports of tracked orders are returned as updates for orders.on_order_report (PLACING -> LIVE etc.).
 # - A reconcile that cancels or clears anything is a mismatch; `debounce_count` mismatches in a row pause
 #   quoting; a clean reconcile resets the count. Orders still inside the grace period are not mismatches.
+# - After a gap in the order stream (reconnect), a lookup of the tracked orders by client index settles
+#   them without the grace period: terminal answers at once, overdue sends by the lookup's answer.
 # Pure: the exchange list comes in already parsed and filtered to this market.
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from ids import OrderIndex
 from order_state import SlotState, StatusClass, classify_status
-from orders import OrderReport, OrderSlot, SlotKey, match_report
+from orders import OrderReport, OrderSlot, SlotKey, match_report, on_lookup_result, on_order_report
 
 SEC = 1_000_000_000
 DEFAULT_GRACE_NS = 10 * SEC  # well above the ~200 ms Standard maker latency (Hummingbot uses 10 s)
@@ -102,3 +104,47 @@ def poll_interval_ns(base_interval_ns: int, order_channel_healthy: bool) -> int:
     if order_channel_healthy:
         return base_interval_ns
     return max(SEC // 2, base_interval_ns // 3)
+
+
+def lookup_client_indexes(slots: Mapping[SlotKey, OrderSlot], limit: int = 20) -> list[int]:
+    """Client order indexes of the tracked orders (accountOrders takes at most 20), to look up by index."""
+    indexes = [slot.client_index.value for slot in slots.values()
+               if slot.state is not SlotState.IDLE and slot.client_index is not None]
+    return indexes[:limit]
+
+
+def resolve_after_gap(
+    slots: Mapping[SlotKey, OrderSlot],
+    looked_up: Sequence[OrderReport],
+    *,
+    asked: Collection[int],
+    requested_ns: int,
+    settle_ns: int,
+    now_ns: int,
+) -> dict[SlotKey, OrderSlot]:
+    """New slot states from a lookup by client index (`asked`, requested at `requested_ns`) made when the
+    order stream came back from a gap: the reports it would have carried are lost.
+
+    - A terminal report frees its slot whatever the slot's age: a proven end.
+    - A slot waiting on the exchange since at least `settle_ns` before the request takes the lookup's answer
+      (orders.on_lookup_result): its order resting unchanged means the modify or cancel was lost, no order
+      under its client index means the create never landed or the order is gone.
+    - Anything else is left to the stream and the active-orders reconcile.
+    """
+    reports: dict[int, OrderReport] = {}
+    for report in looked_up:
+        if report.client_index is None:
+            continue
+        known = reports.get(report.client_index.value)
+        if known is None or classify_status(report.status) is StatusClass.TERMINAL:
+            reports[report.client_index.value] = report
+    updates: dict[SlotKey, OrderSlot] = {}
+    for key, slot in slots.items():
+        if slot.state is SlotState.IDLE or slot.client_index is None or slot.client_index.value not in asked:
+            continue
+        report = reports.get(slot.client_index.value)
+        if report is not None and classify_status(report.status) is StatusClass.TERMINAL:
+            updates[key] = on_order_report(slot, report, now_ns)
+        elif slot.awaiting_exchange and requested_ns - slot.since_ns >= settle_ns:
+            updates[key] = on_lookup_result(slot, report, now_ns)
+    return updates

@@ -68,6 +68,15 @@ class VenueReader:
                                {"account_index": self._account, "market_id": str(market_id)}, auth=True)
         return list(body.get("orders") or [])
 
+    async def orders_by_client_index(self, client_indexes: list[int]) -> list[dict[str, Any]]:
+        """The account's orders with these client order indexes (at most 20), whatever their status."""
+        if not client_indexes:
+            return []
+        body = await self._get("/api/v1/accountOrders",
+                               {"account_index": self._account,
+                                "client_order_indexes": ",".join(str(i) for i in client_indexes[:20])}, auth=True)
+        return list(body.get("orders") or [])
+
     async def order_book_orders(self, market_id: int, limit: int = 5) -> dict[str, Any]:
         return await self._get("/api/v1/orderBookOrders", {"market_id": str(market_id), "limit": str(limit)})
 

@@ -3,18 +3,20 @@
 # Rules: a reply channel `name:args` maps to the subscription `name/args`, or to the unique subscription
 # it prefixes (account_orders:{m} answers account_orders/{m}/{a}). Resubscriptions of one channel are
 # paced by a jittered backoff (the first goes out at once) that restarts after a quiet minute, so a
-# persistently bad stream cannot flood the venue's 200 messages/minute budget.
+# persistently bad stream cannot flood the venue's 200 messages/minute budget. A channel is ready when the
+# snapshot (`subscribed/...`) answering its latest subscription has arrived.
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from reconnect import Backoff, BackoffPolicy
 
 MessageHandler = Callable[[dict[str, Any]], None]
 ResetHandler = Callable[[], None]
+ReadyHandler = Callable[[], None]
 
 RESUBSCRIBE_QUIET_RESET_S = 60.0
 
@@ -44,6 +46,8 @@ class Channel:
     resubscribe_backoff: Backoff
     subscribed: bool = False
     resubscribe_wanted: bool = False
+    awaiting_snapshot: bool = False  # subscribed, the answering snapshot not yet received
+    ready_listeners: list[ReadyHandler] = field(default_factory=list)
     quiet_since: float = 0.0  # subscribe time or last message time, whichever is later
     last_message_at: float | None = None
     next_resubscribe_at: float = 0.0

@@ -3,8 +3,10 @@
 # adapter's synchronous `on_frame`, whose reply frames are sent before the next receive; an exception
 # from the adapter is logged and counted and never drops the socket, unless it is a `RetryableError`
 # raised on purpose (watchdog, venue shutdown). Failures are classified by `reconnect.classify`; retries
-# wait a jittered exponential backoff that resets after a healthy connection. Sleep and clock are
-# injectable so tests check backoff timings without waiting.
+# wait a jittered exponential backoff that resets once a connection is established (the adapter calls
+# `mark_established` when its subscriptions are answered), or else after a healthy connection (up for
+# `healthy_after_s` with data). Sleep and clock are injectable so tests check backoff timings without
+# waiting.
 from __future__ import annotations
 
 import asyncio
@@ -140,6 +142,11 @@ class ReconnectingWebSocket:
         for frame in frames:
             await ws.send(frame)
         return True
+
+    def mark_established(self) -> None:
+        """The adapter's word that this connection is fully up (connected and subscribed): the next failure,
+        however soon it comes, waits the base delay again rather than a delay grown by earlier failures."""
+        self._backoff.reset()
 
     async def close(self) -> None:
         self._stopping = True

@@ -9,7 +9,10 @@
 # Application pings are answered; protocol pings are websockets' keepalive at `ping_interval`. A channel
 # silent beyond its receive timeout is re-subscribed; a connection silent beyond the shortest timeout is
 # dropped and reconnected; every reconnect re-subscribes everything and first tells each channel's
-# `on_reset` that its stream broke. Frames are decoded with msgspec (untyped: handlers get plain dicts).
+# `on_reset` that its stream broke. Every snapshot (`subscribed/...`) calls the channel's ready listeners
+# after its handler: the stream is live again, so what it missed can be read over REST without a gap. Once
+# every channel of a connection has its snapshot, the connection is established and the reconnect backoff
+# starts again from its base delay. Frames are decoded with msgspec (untyped: handlers get plain dicts).
 from __future__ import annotations
 
 import asyncio
@@ -29,6 +32,7 @@ from ws_channels import (
     Channel,
     ChannelHealth,
     MessageHandler,
+    ReadyHandler,
     ResetHandler,
     new_channel,
     route,
@@ -115,6 +119,7 @@ class _Counters:
     token_renewals: int = 0
     last_frame_at: float = 0.0
     hello_deadline: float | None = None
+    established: bool = False  # every channel of this connection has received its snapshot
     renew_at: float | None = None
     pending: list[str] = field(default_factory=list)
 
@@ -181,6 +186,10 @@ class LighterWsManager:
             ch.resubscribe_wanted = True
             self._spawn(self._resubscribe_later(ch, 0.0, unsubscribe_first=False))
 
+    def add_ready_listener(self, channel: str, listener: ReadyHandler) -> None:
+        """Call ``listener`` (synchronous, short) after each snapshot of ``channel``: every (re)subscription."""
+        self._channels[channel].ready_listeners.append(listener)
+
     def request_resubscribe(self, channel: str) -> None:
         """Ask for a fresh snapshot of one channel (e.g. after a nonce gap); safe to call from a handler.
 
@@ -238,6 +247,7 @@ class LighterWsManager:
 
     async def on_open(self, now: float) -> Frames:
         self._open = True
+        self._state.established = False
         self._state.last_frame_at = now
         self._state.hello_deadline = now + self._settings.hello_timeout
         if any(ch.private for ch in self._channels.values()):
@@ -309,12 +319,14 @@ class LighterWsManager:
 
     def on_close(self, error: BaseException | None, now: float) -> None:
         self._open = False
+        self._state.established = False
         self._state.hello_deadline = None
         self._state.pending.clear()
         for ch in self._channels.values():
             was_live = ch.subscribed
             ch.subscribed = False
             ch.resubscribe_wanted = False
+            ch.awaiting_snapshot = False
             if was_live:
                 self._reset_channel(ch)
 
@@ -344,6 +356,7 @@ class LighterWsManager:
                 continue
             frames.append(self._subscribe_frame(ch))
             ch.subscribed = True
+            ch.awaiting_snapshot = True
             ch.resubscribe_wanted = False
             ch.quiet_since = now
         return frames
@@ -375,6 +388,23 @@ class LighterWsManager:
         except Exception:
             ch.handler_errors += 1
             log.exception("lighter-ws: handler of %s failed; message skipped", ch.name)
+        if isinstance(kind, str) and kind.startswith("subscribed"):
+            self._snapshot_received(ch)
+
+    def _snapshot_received(self, ch: Channel) -> None:
+        ch.awaiting_snapshot = False
+        for listener in ch.ready_listeners:
+            try:
+                listener()
+            except Exception:
+                ch.handler_errors += 1
+                log.exception("lighter-ws: ready listener of %s failed", ch.name)
+        state = self._state
+        channels = self._channels.values()
+        if not state.established and all(c.subscribed and not c.awaiting_snapshot for c in channels):
+            state.established = True
+            self._conn.mark_established()
+            log.info("lighter-ws: %d channel(s) subscribed; connection established", len(self._channels))
 
     def _reset_channel(self, ch: Channel) -> None:
         if ch.on_reset is None:
@@ -426,6 +456,7 @@ class LighterWsManager:
             self._state.pending.append(json.dumps({"type": "unsubscribe", "channel": ch.name}))
         self._state.pending.append(self._subscribe_frame(ch))
         ch.subscribed = True
+        ch.awaiting_snapshot = True
         ch.quiet_since = now
 
     async def _resubscribe_later(self, ch: Channel, delay: float, *, unsubscribe_first: bool) -> None:

@@ -194,15 +194,16 @@ async def binance() -> AsyncIterator[ScriptedBinance]:
 
 
 def live_feed(fake: ScriptedBinance, **overrides: Any) -> BinanceObiFeed:
-    settings = BinanceFeedSettings(
-        market=BinanceMarket("BTCUSDT", 1, 3), ws_url=f"ws://{fake.base}", rest_url=f"http://{fake.base}",
-        window_size=50, min_samples=3, stale_seconds=0.5,
-        reconnect=BackoffPolicy(0.05, 0.2), healthy_after_s=0.0,
-        pacer=PacerSettings(limit=5, min_interval_s=0.0, max_weight_per_minute=1000,
-                            backoff=BackoffPolicy(0.01, 0.05)),
-        **overrides,
-    )
-    return BinanceObiFeed(settings, stats_factory=PyRollingStats, side_factory=PyBookSide, rng=random.Random(9))
+    values: dict[str, Any] = {
+        "market": BinanceMarket("BTCUSDT", 1, 3), "ws_url": f"ws://{fake.base}", "rest_url": f"http://{fake.base}",
+        "window_size": 50, "min_samples": 3, "stale_seconds": 0.5,
+        "reconnect": BackoffPolicy(0.05, 0.2), "healthy_after_s": 0.0,
+        "pacer": PacerSettings(limit=5, min_interval_s=0.0, max_weight_per_minute=1000,
+                               backoff=BackoffPolicy(0.01, 0.05)),
+    }
+    values.update(overrides)
+    return BinanceObiFeed(BinanceFeedSettings(**values), stats_factory=PyRollingStats, side_factory=PyBookSide,
+                          rng=random.Random(9))
 
 
 async def test_feed_syncs_resyncs_after_a_gap_and_reconnects(binance: ScriptedBinance) -> None:
@@ -255,6 +256,27 @@ async def test_feed_syncs_resyncs_after_a_gap_and_reconnects(binance: ScriptedBi
         assert feed.health().reconnects == 1 and feed.health().resyncs == 3
     finally:
         clock.cancel()
+        await feed.close()
+        await asyncio.wait_for(task, WAIT_S)
+
+
+async def test_reconnect_backoff_back_at_base_once_depth_events_flow(binance: ScriptedBinance) -> None:
+    base = 0.02
+    feed = live_feed(binance, reconnect=BackoffPolicy(base, 1.0), healthy_after_s=3600.0)  # no uptime rule
+    await binance.snapshots.put((200, snapshot_body(SNAPSHOT)))  # for the sync the depth event starts
+    task = asyncio.create_task(feed.run())
+    try:
+        for connection in range(1, 4):
+            await wait_until(lambda c=connection: len(binance.sockets) == c)
+            if connection == 3:  # the only connection that delivers the subscribed stream
+                await binance.push(FRAME1)
+                await wait_until(lambda: feed.health().last_event_age_s is not None)
+            await binance.sockets[-1].close()
+        await wait_until(lambda: len(binance.sockets) == 4)
+        first, second, third = feed.backoff_delays
+        assert first <= base < second  # no event on the first two connections: the delay grows
+        assert third <= base  # events flowed on the third: back at the base ceiling
+    finally:
         await feed.close()
         await asyncio.wait_for(task, WAIT_S)
 

@@ -133,6 +133,7 @@ async def test_handler_exception_is_isolated_from_the_socket(lighter: FakeLighte
 
 
 async def test_dropped_connection_reconnects_with_backoff_and_resubscribes(lighter: FakeLighter) -> None:
+    lighter.answer_subscribe = False  # no connection ever gets established
     book, orders = Recorder(), Recorder()
     sleep = InstantSleep()
     manager = make_manager(lighter.url, sleep, healthy_after_s=3600.0)
@@ -149,7 +150,7 @@ async def test_dropped_connection_reconnects_with_backoff_and_resubscribes(light
         assert [m["channel"] for m in lighter.peers[-1].of_type("subscribe")] == ["order_book/1", "ticker/1"]
         assert book.resets == 3 and orders.resets == 3
         assert manager.health("order_book/1").reconnects == 3
-        # Never healthy (healthy_after_s is huge): delays follow the seeded backoff sequence without reset.
+        # Never established nor healthy: delays follow the seeded backoff sequence without reset.
         expected = Backoff(BackoffPolicy(1.0, 16.0), random.Random(42))
         assert sleep.delays == [expected.next_delay() for _ in range(3)]
         assert sleep.delays == manager.backoff_delays
@@ -168,6 +169,56 @@ async def test_backoff_resets_after_a_healthy_connection(lighter: FakeLighter) -
     # Each connection delivered data, so each failure starts again from the base delay.
     replay = random.Random(42)
     assert sleep.delays == [1.0 * (1 - 0.5 * replay.random()) for _ in range(2)]
+
+
+async def test_backoff_back_at_base_once_every_channel_has_its_snapshot(lighter: FakeLighter) -> None:
+    book, ticker = Recorder(), Recorder()
+    sleep = InstantSleep()
+    manager = make_manager(lighter.url, sleep, healthy_after_s=3600.0)  # the uptime rule never applies
+    manager.subscribe("order_book/1", book)
+    manager.subscribe("ticker/1", ticker)
+    async with Running(manager):
+        for drop in range(1, 4):  # each connection dropped as soon as it is subscribed
+            await wait_until(lambda d=drop: len(book.messages) == d and len(ticker.messages) == d)
+            await lighter.peers[-1].ws.close()
+        await wait_until(lambda: len(sleep.delays) == 3)
+    replay = random.Random(42)
+    assert sleep.delays == [1.0 * (1 - 0.5 * replay.random()) for _ in range(3)]
+
+
+async def test_backoff_grows_while_a_channel_goes_unanswered(lighter: FakeLighter) -> None:
+    lighter.silent = {"ticker/1"}
+    book = Recorder()
+    sleep = InstantSleep()
+    manager = make_manager(lighter.url, sleep, healthy_after_s=3600.0)
+    manager.subscribe("order_book/1", book)
+    manager.subscribe("ticker/1", Recorder())
+    async with Running(manager):
+        for drop in range(1, 4):
+            await wait_until(lambda d=drop: len(book.messages) == d)
+            await lighter.peers[-1].ws.close()
+        await wait_until(lambda: len(sleep.delays) == 3)
+    expected = Backoff(BackoffPolicy(1.0, 16.0), random.Random(42))
+    assert sleep.delays == [expected.next_delay() for _ in range(3)]
+
+
+async def test_ready_listeners_run_after_every_snapshot(lighter: FakeLighter) -> None:
+    channel = "account_all/5"
+    account = Recorder()
+    seen_at_ready: list[int] = []  # messages the handler had seen when the listener ran
+    manager = make_manager(lighter.url)
+    manager.subscribe(channel, account, account=True)
+    manager.add_ready_listener(channel, lambda: seen_at_ready.append(len(account.messages)))
+    async with Running(manager):
+        await wait_until(lambda: seen_at_ready == [1])  # the snapshot, after its handler
+        await lighter.peers[-1].send(update(channel, n=1))
+        await wait_until(lambda: len(account.messages) == 2)
+        await lighter.peers[-1].ws.close()  # a reconnect: the next snapshot
+        await wait_until(lambda: len(seen_at_ready) == 2)
+        manager.request_resubscribe(channel)  # a resubscription on the same connection: one more
+        await wait_until(lambda: len(seen_at_ready) == 3)
+        assert seen_at_ready == [1, 3, 4]
+        assert manager.connection_health().connects == 2
 
 
 async def test_silent_connection_trips_the_watchdog_and_reconnects(lighter: FakeLighter) -> None:

@@ -44,6 +44,7 @@ class Peer:
 class FakeLighter:
     greet: bool = True
     answer_subscribe: bool = True
+    silent: set[str] = field(default_factory=set)  # channels whose subscriptions are never answered
     peers: list[Peer] = field(default_factory=list)
     server: Server | None = None
 
@@ -69,7 +70,7 @@ class FakeLighter:
             if msg.get("type") == "unsubscribe":
                 peer.live.discard(channel)
                 await peer.send({"type": "unsubscribed", "channel": channel.replace("/", ":")})
-            if msg.get("type") == "subscribe" and self.answer_subscribe:
+            if msg.get("type") == "subscribe" and self.answer_subscribe and channel not in self.silent:
                 if channel in peer.live:  # as Lighter: the subscription goes on
                     await peer.send({"type": "error", "code": 30003, "channel": channel.replace("/", ":"),
                                      "message": "Already Subscribed"})
