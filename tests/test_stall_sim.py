@@ -38,7 +38,7 @@ class Record:
     """What the bot did and saw, on the monotonic clock (ns)."""
 
     frames: list[int] = field(default_factory=list)  # valid Lighter book frames, as received
-    placements: dict[tuple[str, int], list[int]] = field(default_factory=dict)  # creates/modifies sent
+    placements: dict[tuple[str, int], list[int]] = field(default_factory=dict)  # creates/modifies planned
     wall_offset_ns: int = field(default_factory=lambda: time.time_ns() - time.monotonic_ns())
 
     def placed(self, key: tuple[str, int], at_ns: int) -> None:
@@ -97,25 +97,25 @@ async def test_stalled_book_holds_then_cancels_and_never_crosses(sim: SimHandle,
     )
     record = Record()
     async with started_runtime(config, account) as rt:
-        mm, feed, sender = rt.mm, rt.feed, rt.client.sender
-        real_tick, real_send = mm.on_book_tick, sender.send_holding_lock
+        mm, feed = rt.mm, rt.feed
+        real_tick, real_plan = mm.on_book_tick, mm.orders.plan
 
         def tick_spy(now_ns: int) -> None:
             if feed.book.valid and feed.stats.last_valid_ns == now_ns:
                 record.frames.append(now_ns)
             real_tick(now_ns)
 
-        async def send_spy(intents):
-            sent_at = time.monotonic_ns()
+        def plan_spy(targets, **kwargs):  # the decision time is the plan's own now_ns
+            intents = real_plan(targets, **kwargs)
             for intent in intents:
                 if isinstance(intent, CreateOrder):
-                    record.placed(("client", intent.client_order_index), sent_at)
+                    record.placed(("client", intent.client_order_index), kwargs["now_ns"])
                 elif isinstance(intent, ModifyOrder):
-                    record.placed(("order", intent.order_index), sent_at)
-            return await real_send(intents)
+                    record.placed(("order", intent.order_index), kwargs["now_ns"])
+            return intents
 
         mm.on_book_tick = tick_spy  # type: ignore[method-assign]
-        sender.send_holding_lock = send_spy  # type: ignore[method-assign]
+        mm.orders.plan = plan_spy  # type: ignore[method-assign]
         async with running_bot(rt):
             await wait_until(lambda: all(s.state is SlotState.LIVE for s in mm.orders.slots.values())
                              and mm.model.alpha_source(time.monotonic_ns()) == "binance"
@@ -138,10 +138,15 @@ async def test_stalled_book_holds_then_cancels_and_never_crosses(sim: SimHandle,
             fills = await account_fills(sim, account, record)
 
         last_frame = max(t for t in record.frames if t < stall_end)
-        emptied = next((t for t, count, _ in polls if count == 0), None)
+        paused = next((t for t, _, silent in polls if silent), None)
+        emptied = next((t for t, count, _ in polls if count == 0 and paused is not None and t >= paused), None)
         stall_fills = [f for f in fills if stall_start <= f.at_ns < resumed]
+        def since_start(t: int | None) -> str:
+            return "-" if t is None else f"{(t - stall_start) / 1e9:.2f} s"
+
         print(f"\nstall: last frame {(last_frame - stall_start) / 1e6:+.0f} ms from the stall start, "
-              f"orders gone after {'-' if emptied is None else f'{(emptied - stall_start) / 1e9:.2f}'} s, "
+              f"'book silent' after {since_start(paused)}, orders gone after {since_start(emptied)} "
+              f"(thresholds {mm.book_silence_thresholds()}), "
               f"book back after {(resumed - stall_start) / 1e9:.2f} s; post-only crosses "
               f"{crosses_before} before / {crosses_after - crosses_before} during and after; "
               f"{len(stall_fills)} fill(s) during the stall, "
@@ -151,9 +156,8 @@ async def test_stalled_book_holds_then_cancels_and_never_crosses(sim: SimHandle,
         assert crosses_after == 0 and mm.orders.stats.post_only_cancels == 0, "a post-only order crossed"
         assert not mm.breaker.tripped and mm.breaker.trips == 0
         # the silence passed the threshold: the stale pause cancelled every order, long before the book came back
+        assert paused is not None, f"no 'book silent' pause during the {STALL_S:.0f} s stall"
         assert emptied is not None, f"orders still resting throughout the {STALL_S:.0f} s stall"
-        pause_seen = next(t for t, _, silent in polls if silent)
-        assert pause_seen <= emptied
         # ... and nothing was placed again while the book stayed silent: no order, so no fill either
         assert all(count == 0 for t, count, _ in polls if t >= emptied)
         assert not [f for f in stall_fills if f.at_ns > emptied]
