@@ -123,6 +123,7 @@ class MarketMaker:
         self.last_quote: tuple[int, int] | None = None
         self._last_fair_tick = 0.0
         self._silence = SilenceParams.from_config(config)
+        self._thresholds: tuple[int | None, SilenceThresholds] | None = None  # (median they were built for, ...)
         self._book_event_ns: int | None = None
         self._last_tick_ns: int | None = None  # the newest book frame
         self._tick_pending = False  # a book frame arrived since the last plan
@@ -161,7 +162,10 @@ class MarketMaker:
         return None
 
     def book_silence_thresholds(self) -> SilenceThresholds:
-        return silence_thresholds(self._silence, self.feed.cadence.median_ns)
+        median = self.feed.cadence.median_ns
+        if self._thresholds is None or self._thresholds[0] != median:  # on the hot path: rebuilt on change only
+            self._thresholds = (median, silence_thresholds(self._silence, median))
+        return self._thresholds[1]
 
     def book_freshness(self, now_ns: int) -> BookFreshness:
         return book_freshness(self.feed.stats.last_valid_ns, now_ns, self.book_silence_thresholds())
