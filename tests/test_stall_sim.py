@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from test_exec_support import BTC, bot_config, running_bot, sim_orders, started_runtime, wait_until
 
+from book_freshness import BookCadence, SilenceParams, silence_thresholds
 from order_state import SlotState
 from signing import CreateOrder, ModifyOrder
 from sim.engine_types import OrderStatus
@@ -141,12 +142,12 @@ async def test_stalled_book_holds_then_cancels_and_never_crosses(sim: SimHandle,
         paused = next((t for t, _, silent in polls if silent), None)
         emptied = next((t for t, count, _ in polls if count == 0 and paused is not None and t >= paused), None)
         stall_fills = [f for f in fills if stall_start <= f.at_ns < resumed]
+
         def since_start(t: int | None) -> str:
             return "-" if t is None else f"{(t - stall_start) / 1e9:.2f} s"
 
         print(f"\nstall: last frame {(last_frame - stall_start) / 1e6:+.0f} ms from the stall start, "
-              f"'book silent' after {since_start(paused)}, orders gone after {since_start(emptied)} "
-              f"(thresholds {mm.book_silence_thresholds()}), "
+              f"'book silent' after {since_start(paused)}, orders gone after {since_start(emptied)}, "
               f"book back after {(resumed - stall_start) / 1e9:.2f} s; post-only crosses "
               f"{crosses_before} before / {crosses_after - crosses_before} during and after; "
               f"{len(stall_fills)} fill(s) during the stall, "
@@ -162,8 +163,15 @@ async def test_stalled_book_holds_then_cancels_and_never_crosses(sim: SimHandle,
         assert all(count == 0 for t, count, _ in polls if t >= emptied)
         assert not [f for f in stall_fills if f.at_ns > emptied]
         # while the book was held (silent beyond hold_ns) no order was created or moved, so every fill during
-        # the stall is on an order placed while the bot's book was fresh by its own rule
-        thresholds = mm.book_silence_thresholds()
+        # the stall is on an order placed while the bot's book was fresh by its own rule. The thresholds in
+        # force during the stall come from replaying the frames the bot had received by then.
+        cadence = BookCadence()
+        for frame in record.frames:
+            if frame <= last_frame:
+                cadence.on_update(frame)
+        thresholds = silence_thresholds(SilenceParams.from_config(config), cadence.median_ns)
+        print(f"stall: hold after {thresholds.hold_ns / 1e9:.2f} s, stale after {thresholds.stale_ns / 1e9:.2f} s "
+              f"of silence; {len(record.frames)} book frames")
         assert thresholds.hold_ns < thresholds.stale_ns < STALL_S * SEC
         held_from = last_frame + thresholds.hold_ns
         late = [t for times in record.placements.values() for t in times if held_from < t < resumed]
