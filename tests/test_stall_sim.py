@@ -170,8 +170,10 @@ async def test_stalled_book_holds_then_cancels_and_never_crosses(sim: SimHandle,
             if frame <= last_frame:
                 cadence.on_update(frame)
         thresholds = silence_thresholds(SilenceParams.from_config(config), cadence.median_ns)
+        placed_in_stall = sum(1 for f in stall_fills
+                              if (record.last_placement(f.client_id, f.order_id, f.at_ns) or 0) >= stall_start)
         print(f"stall: hold after {thresholds.hold_ns / 1e9:.2f} s, stale after {thresholds.stale_ns / 1e9:.2f} s "
-              f"of silence; {len(record.frames)} book frames")
+              f"of silence; {placed_in_stall} fill(s) on an order placed after the stall began")
         assert thresholds.hold_ns < thresholds.stale_ns < STALL_S * SEC
         held_from = last_frame + thresholds.hold_ns
         late = [t for times in record.placements.values() for t in times if held_from < t < resumed]
