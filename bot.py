@@ -4,8 +4,11 @@ Rules:
 - ``compute_ops`` is called by the send loop AFTER its pacing wait and builds everything from the newest
   state: model quote -> levels and sizes -> diff against the slots -> intents.
 - Quoting is blocked (targets = none, so live orders are cancelled) while any pause reason holds: warm-up,
-  invalid or silent book, unknown position, breaker, an unknown send outcome awaiting reconciliation,
+  invalid or stale book, unknown position, breaker, an unknown send outcome awaiting reconciliation,
   reconcile mismatches, shutdown. Each reason is logged when it starts and ends.
+- Book silence is judged against the book's own cadence (``book_freshness``): a held book keeps the
+  resting quotes where they are (no new or re-priced order from the alpha or the inventory), a stale one
+  pauses quoting ("book silent").
 - Send results feed the breaker (venue rejections), the 429 backoff and the slots; an UNKNOWN outcome
   pauses quoting until a clean reconcile.
 - Reconcile: the exchange's active orders (REST) against the slots: unknown orders are cancelled, gone
@@ -24,6 +27,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from account import AccountState, Fill
+from book_freshness import (
+    BookFreshness,
+    SilenceParams,
+    SilenceThresholds,
+    book_freshness,
+    held_targets,
+    silence_thresholds,
+)
 from execution import OrderManager
 from exposure import side_exposure, within_limit
 from ids import ClientOrderIndexAllocator
@@ -115,7 +126,8 @@ class MarketMaker:
         self.stats = BotStats()
         self.last_quote: tuple[int, int] | None = None
         self._last_fair_tick = 0.0
-        self._max_book_silence_ns = int(config.safety.max_book_silence_sec * SEC)
+        self._silence = SilenceParams.from_config(config)
+        self._thresholds: tuple[int | None, SilenceThresholds] | None = None  # (median they were built for, ...)
         self._book_event_ns: int | None = None
         self._last_tick_ns: int | None = None  # the newest book frame
         self._tick_pending = False  # a book frame arrived since the last plan
@@ -136,9 +148,10 @@ class MarketMaker:
         feed = self.feed
         if feed is None or not feed.book.valid:
             return "book invalid"
-        last = feed.stats.last_valid_ns
-        if last is None or now_ns - last > self._max_book_silence_ns:
+        if self.book_freshness(now_ns) is BookFreshness.STALE:
+            self.pause("book silent", self._silence_detail(now_ns))
             return "book silent"
+        self.resume("book silent")
         if not self.account.position_known:
             return "position unknown"
         status = self.breaker.status(now_ns, feeds_healthy=feed.book.valid)
@@ -151,6 +164,21 @@ class MarketMaker:
         if not self.model.warmed_up(now_ns):
             return "warm-up"
         return None
+
+    def book_silence_thresholds(self) -> SilenceThresholds:
+        median = self.feed.cadence.median_ns
+        if self._thresholds is None or self._thresholds[0] != median:  # on the hot path: rebuilt on change only
+            self._thresholds = (median, silence_thresholds(self._silence, median))
+        return self._thresholds[1]
+
+    def book_freshness(self, now_ns: int) -> BookFreshness:
+        return book_freshness(self.feed.stats.last_valid_ns, now_ns, self.book_silence_thresholds())
+
+    def _silence_detail(self, now_ns: int) -> str:
+        last, median = self.feed.stats.last_valid_ns, self.feed.cadence.median_ns
+        silence = "no update yet" if last is None else f"no update for {(now_ns - last) / SEC:.2f}s"
+        cadence = "cadence unknown" if median is None else f"median interval {median / 1e6:.0f}ms"
+        return f"{silence} (threshold {self.book_silence_thresholds().stale_ns / SEC:.2f}s, {cadence})"
 
     # ---- planning (called by the send loop after its pacing wait) -----------------------------------------
 
@@ -213,6 +241,8 @@ class MarketMaker:
         now = self._clock_ns()
         reason = self._block_reason(now)
         targets = None if reason is not None else self.targets(now)
+        if targets is not None and self.book_freshness(now) is BookFreshness.HELD:
+            targets = held_targets(targets, self.orders.slots)
         fair = self.model.fair_price(now)
         if math.isfinite(fair) and fair > 0:
             self._last_fair_tick = fair / self.market.tick_size

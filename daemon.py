@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from binance_obi import BinanceFeedSettings, BinanceObiFeed
+from book_freshness import BookFreshness
 from bot import SEC, MarketMaker, build_model
 from flatten import flatten_position
 from lighter_client import TradingClient, open_trading_client
@@ -28,6 +29,7 @@ from loop_lag import LoopLagMonitor
 from market_info import MarketInfo, fetch_market
 from metrics import Metrics
 from order_diff import requote_threshold_warning
+from orderbook import LighterBook
 from orderbook_sanity import SanityChecker, rest_best_ticks
 from pacing import Pacer
 from quota_recovery import QuotaRecoveryRunner, RecoveryInputs
@@ -156,7 +158,10 @@ def _quota_recovery(rt: Runtime, pacer: Pacer) -> QuotaRecoveryRunner:
         mid_ticks2 = feed.book.mid_ticks2
         return None if mid_ticks2 is None else mm.position_limit_usd(time.monotonic_ns(), mid_ticks2 / 2)
 
-    inputs = RecoveryInputs(book=lambda: feed.book, volatility_usd_per_sqrt_s=lambda: mm.model.volatility,
+    def fresh_book() -> LighterBook | None:  # no round trip priced off a held or stale book
+        return feed.book if mm.book_freshness(time.monotonic_ns()) is BookFreshness.FRESH else None
+
+    inputs = RecoveryInputs(book=fresh_book, volatility_usd_per_sqrt_s=lambda: mm.model.volatility,
                             max_position_usd=limit, warmed_up=lambda: mm.model.warmed_up(time.monotonic_ns()))
     return QuotaRecoveryRunner(RecoveryParams.from_config(rt.config), rt.market, mm.rules, rt.client.sender, pacer,
                                mm.account, mm.orders.allocator, inputs, on_rate_limited=mm.rate_limited_delay_s)

@@ -4,8 +4,9 @@ Rules:
 - ``order_book/{market}`` feeds ``orderbook.LighterBook``; a nonce gap, crossed book or malformed message
   drops the book and requests a fresh snapshot (resubscribe); a connection reset invalidates it. The bot
   never quotes from an invalid book.
-- Every valid book change updates the model's latest mid and imbalance and calls ``on_book`` (the quoting
-  wake-up); an invalid book tells the model to forget its previous mid.
+- Every valid book change updates the model's latest mid and imbalance, the book's update cadence
+  (``book_freshness.BookCadence``) and calls ``on_book`` (the quoting wake-up); an invalid book tells the
+  model to forget its previous mid and breaks the cadence chain.
 - Account channels: ``account_all`` (positions, fills), ``user_stats`` (capital), ``account_all_orders``
   (our orders; private, needs the auth token). Reports go to ``on_orders``; fills to ``on_fills``.
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from account import AccountState, Fill
+from book_freshness import BookCadence
 from market_info import MarketInfo
 from orderbook import BookEvent, LighterBook
 from orders import OrderReport
@@ -54,6 +56,7 @@ class LighterFeed:
         self.book = LighterBook(market.market_id, market.price_decimals, market.size_decimals)
         self.book_channel = f"order_book/{market.market_id}"
         self.stats = FeedStats()
+        self.cadence = BookCadence()
         manager.subscribe(self.book_channel, self._on_book_message, on_reset=self._on_book_reset)
         if account is not None:
             index = account.account_index
@@ -73,6 +76,7 @@ class LighterFeed:
                 log.info("lighter book synced: nonce %s, best %s / %s", self.book.nonce, self.book.best_bid_tick,
                          self.book.best_ask_tick)
             self.stats.last_valid_ns = now
+            self.cadence.on_update(now)
             mid = self.book.mid
             imbalance = self.book.imbalance(self._looking_depth)
             if mid is not None and imbalance is not None:
@@ -88,11 +92,13 @@ class LighterFeed:
     def _on_book_reset(self) -> None:
         self.stats.resets += 1
         self.book.invalidate("connection reset")
+        self.cadence.break_chain()
         self._model.on_book_invalid(self._clock_ns())
 
     def resync(self, reason: str) -> None:
         """Drop the book and ask for a fresh snapshot (a gap, a crossed book, a failed sanity check)."""
         self.book.invalidate(reason)
+        self.cadence.break_chain()
         self._model.on_book_invalid(self._clock_ns())
         self.stats.resubscribes += 1
         log.warning("lighter book invalid (%s); resubscribing %s", reason, self.book_channel)

@@ -158,6 +158,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "sanity_check_interval_sec": _key(30.0, float, _range(1, 3600)),
         "sanity_tolerance_bps": _key(10.0, float, _range(0, 10_000)),
         "max_book_silence_sec": _key(10.0, float, _range(0.5, 3600)),
+        "book_stale_floor_sec": _key(1.0, float, _range(0.05, 3600)),
+        "book_stale_cadence_multiple": _key(20.0, float, _range(1, 10_000)),
+        "book_hold_cadence_multiple": _key(4.0, float, _range(1, 10_000)),
     },
     "endpoints": {
         "lighter_base_url": _key("https://mainnet.zklighter.elliot.ai", str, _url(("http", "https"))),
@@ -263,6 +266,9 @@ class SafetyConfig:
     sanity_check_interval_sec: float
     sanity_tolerance_bps: float
     max_book_silence_sec: float
+    book_stale_floor_sec: float
+    book_stale_cadence_multiple: float
+    book_hold_cadence_multiple: float
 
 
 @dataclass(frozen=True)

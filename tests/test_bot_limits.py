@@ -47,6 +47,7 @@ def test_nothing_fits_means_no_quote_and_unknown_limit_passes_through():
 
 
 def test_silent_book_blocks_quoting():
+    from book_freshness import BookCadence
     from orderbook import LighterBook
 
     mm = make(0)
@@ -55,6 +56,7 @@ def test_silent_book_blocks_quoting():
     class Feed:
         book = LighterBook(1, 1, 5)
         stats = type("Stats", (), {"last_valid_ns": 1_000})()
+        cadence = BookCadence()  # no interval known yet: the absolute bound applies
 
     Feed.book.on_message({"type": "subscribed/order_book", "channel": "order_book:1",
                           "order_book": {"bids": [{"price": "99999.0", "size": "0.10000"}],
