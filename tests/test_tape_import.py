@@ -17,7 +17,9 @@ from lmm.venue.tape.integrity import check_tape
 from lmm.venue.tape.reader import open_tape
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path("/work/shared/data")
+# ../shared/data next to the project (a worktree sits one level deeper)
+DATA = next((d / "shared" / "data" for d in (ROOT.parent, ROOT.parent.parent) if (d / "shared" / "data").is_dir()),
+            ROOT.parent / "shared" / "data")
 USDM = DATA / "binance-usdm-ethusdt-20240808.gz"
 COINM = DATA / "binance-coinm-btcusd_perp-20240808.gz"
 

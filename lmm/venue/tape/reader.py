@@ -29,7 +29,7 @@ from lmm.venue.tape import files
 from lmm.venue.tape import schema as s
 from lmm.venue.tape.manifest import Manifest, read_manifest
 
-DEFAULT_BATCH_ROWS = 32_768
+DEFAULT_BATCH_ROWS = 1024  # small batches: their objects die young, so the GC scans them less
 LOCAL, EXCHANGE = "local", "exchange"
 
 
