@@ -131,9 +131,11 @@ class _BinanceState:
         replay = self.replay
         replay.diffs += 1
         first_id, final_id, prev_id = ev[5], ev[6], ev[7]
-        if self.prev_u is not None and prev_id is not None and prev_id != self.prev_u and not self.waived:
-            gaps.append(Gap("binance", replay.symbol, ev[0], ev[1], self.prev_u, prev_id))
-        self.prev_u, self.waived = final_id, False
+        previous = self.prev_u
+        if previous is None or final_id > previous:  # an older event replayed is no chain step
+            if previous is not None and prev_id is not None and prev_id != previous and not self.waived:
+                gaps.append(Gap("binance", replay.symbol, ev[0], ev[1], previous, prev_id))
+            self.prev_u, self.waived = final_id, False
         data = _payload(ev[-1])
         event = DepthEvent(first_id, final_id, prev_id if prev_id is not None else -1, data.get("E", 0),
                            data["b"], data["a"])
