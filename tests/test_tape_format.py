@@ -8,6 +8,8 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tape_samples import (
     AGG_TRADE,
     BINANCE,
@@ -23,7 +25,8 @@ from tape_samples import (
     TRADE,
 )
 
-from lmm.venue.tape import files
+import book_side
+from lmm.venue.tape import decode, files
 from lmm.venue.tape import schema as s
 from lmm.venue.tape.manifest import read_manifest
 from lmm.venue.tape.reader import open_tape
@@ -92,7 +95,7 @@ def test_round_trip_exact_integers_and_local_order(tmp_path):
     (ev,) = by_kind[s.EVENT]
     assert (ev["venue"], ev["event"], ev["stream"], ev["symbol"]) == ("lighter", "resync", "order_book/1", "BTC")
     (other,) = by_kind[s.OTHER]
-    assert other["venue"] == "binance" and other["note"].startswith("binance_depth: KeyError")
+    assert other["venue"] == "binance" and other["note"].startswith("binance_depth: ValidationError: Object missing")
     assert other["raw"].endswith('"depthUpdate"}}')
     # ties in local time are broken by the recording order
     assert [e[2] for e in events if e[0] == T0 + 10 * MS] == [s.BINANCE_DEPTH, s.BINANCE_BOOK_TICKER]
@@ -206,3 +209,28 @@ def test_refuses_an_existing_tape_and_overlapping_files(tmp_path):
     with pytest.raises(files.TapeError):
         files.split_live(overlapping)
     assert os.path.exists(tmp_path / "t" / "manifest.json")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="0123456789.-+ _e²", min_size=0, max_size=24), st.integers(0, 12))
+def test_fast_parser_agrees_with_the_products(text, decimals):
+    try:
+        expected = book_side.parse_scaled(text, decimals)
+    except ValueError:
+        with pytest.raises(ValueError):
+            decode.parse_scaled(text, decimals)
+    else:
+        assert decode.parse_scaled(text, decimals) == expected
+
+
+@pytest.mark.parametrize("text", ["97000.10", "0.000", "9223372036854775807", "9223372036854775808", "1.", ".5",
+                                  "00012.3400", "12", "12.345"])
+@pytest.mark.parametrize("decimals", [0, 1, 3])
+def test_fast_parser_edges(text, decimals):
+    try:
+        expected = book_side.parse_scaled(text, decimals)
+    except ValueError:
+        with pytest.raises(ValueError):
+            decode.parse_scaled(text, decimals)
+    else:
+        assert decode.parse_scaled(text, decimals) == expected

@@ -8,6 +8,8 @@ Rules:
   grids is read from exchangeInfo). `--sim` starts the built-in simulator as the bot's `--sim` does.
 - Local receive times come from one clock: the wall clock at start plus the monotonic time since, so they
   never go back within a recording and differences are true durations.
+- Connections are the bot's (`ws_connection.ReconnectingWebSocket`: backoff, pings, watchdogs), asking
+  for uncompressed frames.
 - Every task runs until the duration ends, SIGINT/SIGTERM, or one task fails (logged; exit status 1).
   The writer then gets a `stop` event, flushes and merges; a `kill -9` loses at most `flush_seconds`.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import signal
@@ -34,7 +37,7 @@ from lmm.venue.tape.writer import TapeWriter, WriterSettings
 from market_info import fetch_market
 from reconnect import BackoffPolicy
 from utils import Config
-from ws_connection import ConnectionSettings, ReconnectingWebSocket
+from ws_connection import ConnectionSettings, ReconnectingWebSocket, connect
 
 log = logging.getLogger("lighter_mm.record")
 
@@ -77,7 +80,10 @@ def _connection(adapter: object, config: Config, name: str) -> ReconnectingWebSo
     ws = config.websocket
     settings = ConnectionSettings(backoff=BackoffPolicy(ws.reconnect_base_delay, ws.reconnect_max_delay),
                                   ping_interval=ws.ping_interval, ping_timeout=ws.ping_interval)
-    return ReconnectingWebSocket(adapter, settings, name=name)  # type: ignore[arg-type]
+    # Uncompressed frames: per-message deflate costs about 20 µs a frame here (a bare reader of the same
+    # streams: 2.8 % of a core with it, 1.9 % without); the frames are the same once inflated.
+    return ReconnectingWebSocket(adapter, settings, name=name,  # type: ignore[arg-type]
+                                 connect_factory=functools.partial(connect, compression=None))
 
 
 async def record(config: Config, options: RecordOptions, stop: asyncio.Event | None = None) -> int:
