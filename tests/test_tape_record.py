@@ -22,6 +22,7 @@ from lmm.venue.tape.lighter_recorder import LighterRecorder, LighterRecorderSett
 from lmm.venue.tape.manifest import SymbolInfo, read_manifest
 from lmm.venue.tape.reader import open_tape
 from lmm.venue.tape.writer import TapeWriter
+from reconnect import WatchdogTimeout
 from sim.testing import start_simulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,3 +186,17 @@ def test_binance_recorder_routes_frames_and_records_pu_gaps(tmp_path):
     assert tape.count([s.BINANCE_DEPTH]) == 4 and tape.count([s.OTHER]) == 1
     events = [(e[6], json.loads(e[8]) if e[8] else None) for e in tape.events(kinds=[s.EVENT])]
     assert events == [("gap", {"expected": 8123456789203, "received": 8123456789215}), ("resync", {"reason": "gap"})]
+
+
+@pytest.mark.asyncio
+async def test_lighter_recorder_watchdog_covers_a_silent_book_channel(tmp_path):
+    writer = _writer(tmp_path)
+    rec = LighterRecorder(LighterRecorderSettings("ws://x", 1, "BTC", recv_timeout=5.0), writer, lambda: 1)
+    await rec.on_open(0.0)
+    rec.on_frame('{"type":"connected"}', 1.0)  # subscribed at 1.0
+    for t in (2.0, 4.0, 6.0):
+        assert rec.on_frame('{"type":"ping"}', t) == ('{"type":"pong"}',)  # the socket is alive, the book is not
+    assert rec.next_deadline() == 6.0
+    with pytest.raises(WatchdogTimeout):
+        await rec.on_deadline(6.0)
+    writer.close()

@@ -7,7 +7,8 @@ only `type`, `channel` and the nonces (typed msgspec decode) and appends the fra
 nonce chain is checked as the bot's book does: on a break the frame is kept, a `gap` and a `resync` event
 are recorded and the book channel is resubscribed for a fresh snapshot (no further check until it
 arrives). A reconnect records a `resync` (reason reconnect) before anything of the new connection.
-Application pings are answered and not recorded; other frames (greeting, errors) go to `other`.
+Application pings are answered and not recorded; other frames (greeting, errors) go to `other`. Silence
+of the connection, or of the book channel once subscribed, beyond `recv_timeout` forces a reconnect.
 """
 from __future__ import annotations
 
@@ -60,6 +61,7 @@ class LighterRecorder:
         self._book_reply = f"order_book:{settings.market_id}"
         self._trade_reply = f"trade:{settings.market_id}"
         self._last_frame_at = 0.0
+        self._last_book_at: float | None = None  # None until subscribed
         self._hello_deadline: float | None = None
         self._prev_nonce: int | None = None
         self._awaiting_snapshot = True
@@ -95,6 +97,7 @@ class LighterRecorder:
         channel, kind = head.channel, head.type
         if channel == self._book_reply and kind in _BOOK_TYPES:
             self._book.append(local_ns, raw)
+            self._last_book_at = now
             return self._check_chain(head)
         if channel == self._trade_reply and kind in _TRADE_TYPES:
             self._trades.append(local_ns, raw)
@@ -106,28 +109,32 @@ class LighterRecorder:
             return None
         self._writer.other("lighter", channel or kind or "ws", raw, local_ns)
         if kind == "connected" and self._hello_deadline is not None:
-            return self._subscribe_all()
+            return self._subscribe_all(now)
         return None
 
     def next_deadline(self) -> float:
-        deadline = self._last_frame_at + self.settings.recv_timeout
+        # The connection and the book channel must both keep talking (pings alone do not count for the book).
+        latest = self._last_frame_at if self._last_book_at is None else min(self._last_frame_at, self._last_book_at)
+        deadline = latest + self.settings.recv_timeout
         return deadline if self._hello_deadline is None else min(deadline, self._hello_deadline)
 
     async def on_deadline(self, now: float) -> Frames:
-        if now - self._last_frame_at >= self.settings.recv_timeout:
-            raise WatchdogTimeout(f"lighter {self.settings.symbol}: no frame for {now - self._last_frame_at:.1f} s")
+        for what, since in (("frame", self._last_frame_at), ("order book frame", self._last_book_at)):
+            if since is not None and now - since >= self.settings.recv_timeout:
+                raise WatchdogTimeout(f"lighter {self.settings.symbol}: no {what} for {now - since:.1f} s")
         if self._hello_deadline is not None and now >= self._hello_deadline:
-            return self._subscribe_all()
+            return self._subscribe_all(now)
         return ()
 
     def on_close(self, error: BaseException | None, now: float) -> None:
-        self._hello_deadline = None
+        self._hello_deadline = self._last_book_at = None
         self._event(s.EV_DISCONNECT, "ws", {"error": None if error is None else repr(error)[:300]})
 
     # ---- internals ----------------------------------------------------------------------------------
 
-    def _subscribe_all(self) -> Frames:
+    def _subscribe_all(self, now: float) -> Frames:
         self._hello_deadline = None
+        self._last_book_at = now
         frames = []
         for channel in (self.book_channel, self.trade_channel):
             frames.append(json.dumps({"type": "subscribe", "channel": channel}))
