@@ -10,7 +10,7 @@ import pytest
 from sim_engine_support import SECOND, T0, eth, new_venue, usd
 
 from sim.taker_sweeps import TakerSweeps
-from sim.testing import SimControlError, SimHandle, quiet_lighter_sim  # noqa: F401 -- fixture
+from sim.testing import SimControlError, SimHandle
 
 S = 1.0  # monotonic seconds of the sweep schedule in these tests
 
