@@ -73,7 +73,7 @@ def test_bad_parameters_are_refused(params: dict[str, Any]):
         TakerSweeps(new_venue().engine).add(params, S)
 
 
-def test_control_api_starts_a_sweep_and_names_the_sweeping_account(quiet_lighter_sim: SimHandle):  # noqa: F811
+def test_control_api_starts_a_sweep_and_names_the_sweeping_account(quiet_lighter_sim: SimHandle):
     sim = quiet_lighter_sim
     reply = sim.inject_fault("taker_sweep", side="sell", size="0.001", interval_ms=300, count=1, market_id=1)
     assert reply["ok"] is True and reply["kind"] == "taker_sweep"
