@@ -27,7 +27,6 @@ from test_exec_support import (
 from order_diff import effective_threshold_bps
 from order_state import Side, SlotState
 from pacing import FREE_SLOT_SECONDS
-from quoting import max_position_usd
 from risk import BackoffParams, RateLimitBackoff
 from signing import QUOTA_CONSUMING_TX, TIF_IOC, CreateOrder
 from sim.testing import SimHandle, start_simulator
@@ -76,7 +75,7 @@ async def test_one_sided_flow_respects_the_limit_and_quotes_never_cross(sim: Sim
             mid = (bid_tick + ask_tick) / 2
             now = time.monotonic_ns()
             size = max((o["base_size"] for o in orders), default=mm.rules.min_base_lots)
-            limit = max_position_usd(mm.quoting, mm.rules, mm.capital(), now, size, mid)
+            limit = mm.position_limit_usd(now, mid)  # M as the bot computes it (its reserve sized from equity)
             assert limit is not None
             # Every adding order counts as filled against M when it is placed (bot._within_limit). The sweeps
             # push the simulator's price (and its last-trade mark, hence the equity and M) around, so compare
@@ -97,7 +96,7 @@ async def test_one_sided_flow_respects_the_limit_and_quotes_never_cross(sim: Sim
             mid = sum(best_touch(sim)) / 2
             size = mm.rules.min_base_lots
             exposure = mm.rules.notional_usd(abs(mm.account.position_lots), mid)
-            limit = max_position_usd(mm.quoting, mm.rules, mm.capital(), time.monotonic_ns(), size, mid)
+            limit = mm.position_limit_usd(time.monotonic_ns(), mid)
             asks = [o for o in sim.orders(account.account_index) if o["is_ask"] and not o["reduce_only"]]
             return limit is not None and exposure + mm.rules.notional_usd(size, mid) > limit and not asks
 
