@@ -9,7 +9,8 @@ Rules:
 - Send results feed the breaker (venue rejections), the 429 backoff and the slots; an UNKNOWN outcome
   pauses quoting until a clean reconcile.
 - Reconcile: the exchange's active orders (REST) against the slots: unknown orders are cancelled, gone
-  orders cleared, mismatches debounced into a pause.
+  orders cleared, mismatches debounced into a pause. With ``safety.cancel_foreign_orders`` false, orders
+  that are not the bot's (by client order index) are left out of it.
 No sockets here: the daemon (``daemon.py``) owns the tasks and the I/O.
 """
 from __future__ import annotations
@@ -44,7 +45,7 @@ from risk import (
     classify_error,
     stuck_slots,
 )
-from risk_reconcile import MismatchDebouncer, ReconcileResult, reconcile_orders
+from risk_reconcile import MismatchDebouncer, ReconcileResult, reconcile_orders, without_foreign
 from signing import CancelOrder, TxIntent
 from tx_sender import Outcome, SendResult
 from utils import Config
@@ -280,6 +281,10 @@ class MarketMaker:
 
     def reconcile(self, exchange_orders: Sequence[OrderReport], snapshot_ns: int) -> list[TxIntent]:
         """Apply a REST order list; returns cancels for orders we do not know (to send through the sender)."""
+        if not self.config.safety.cancel_foreign_orders:
+            now_ms = self._wall_ms()
+            exchange_orders = without_foreign(self.orders.slots, exchange_orders,
+                                              lambda index: self.orders.allocator.issued(index, now_ms))
         result: ReconcileResult = reconcile_orders(self.orders.slots, exchange_orders, snapshot_ns=snapshot_ns)
         self.stats.reconciles += 1
         for key, report in result.updates:
