@@ -92,8 +92,9 @@ class ConsoleFormatter(logging.Formatter):
         finally:
             record.exc_text, record.stack_info = trace, stack
         if trace:
-            last = trace.strip().splitlines()[-1] if trace.strip() else "exception"
-            line += f" ({last}; traceback in {self._log_file})"
+            last = trace.strip().splitlines()[-1] if trace.strip() else ""
+            cause = f"{last}; " if last and last not in line else ""
+            line += f" ({cause}traceback in {self._log_file})"
         return line
 
 

@@ -49,17 +49,13 @@ def _key_nonce(sim: SimHandle, account: SimAccount) -> int:
     return int(body["nonce"])
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_venue_unreachable(sim: SimHandle, account: SimAccount, tmp_path: Path) -> None:
-    port = _free_port()  # nothing listens there
-    env = live_env(sim, account) | {"LIGHTER_BASE_URL": f"http://127.0.0.1:{port}",
-                                    "LIGHTER_WS_URL": f"ws://127.0.0.1:{port}/stream"}
-    result = run_cli(tmp_path, env, "--live", "--duration", "5")
+    with socket.socket() as bound:  # bound and never listening: connections are refused, the port stays ours
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        env = live_env(sim, account) | {"LIGHTER_BASE_URL": f"http://127.0.0.1:{port}",
+                                        "LIGHTER_WS_URL": f"ws://127.0.0.1:{port}/stream"}
+        result = run_cli(tmp_path, env, "--live", "--duration", "5")
     one_line_failure(result, VENUE_UNREACHABLE, "venue unreachable", f"127.0.0.1:{port}",
                      secrets=(account.private_key,), log_dir=tmp_path / "logs")
 
