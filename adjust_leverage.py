@@ -37,7 +37,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def adjust(args: argparse.Namespace) -> int:
-    load_dotenv_file()
+    dotenv_warning = load_dotenv_file()
+    if dotenv_warning:
+        print(f"warning: {dotenv_warning}", file=sys.stderr)
     config = load_config(args.config)
     creds = load_credentials()
     base_url = config.endpoints.lighter_base_url

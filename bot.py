@@ -16,6 +16,8 @@ Rules:
 - Position limit: a side is quoted only while its worst case (position + unsettled fills + every order of
   that side, resting, in flight or targeted + untracked orders) stays within M (exposure.py); fills seen in
   order reports count at once, before the position update that follows them.
+- With ``safety.cancel_foreign_orders`` false, orders that are not the bot's (by client order index) are
+  left out of reconciliation.
 No sockets here: the daemon (``daemon.py``) owns the tasks and the I/O.
 """
 from __future__ import annotations
@@ -59,7 +61,7 @@ from risk import (
     classify_error,
     stuck_slots,
 )
-from risk_reconcile import MismatchDebouncer, ReconcileResult, reconcile_orders
+from risk_reconcile import MismatchDebouncer, ReconcileResult, reconcile_orders, without_foreign
 from signing import TxIntent
 from tx_sender import Outcome, SendResult
 from utils import Config
@@ -293,13 +295,22 @@ class MarketMaker:
         now = self._clock_ns()
         return max(0.0, (self.backoff.on_rate_limited(now) - now) / SEC)
 
+    def _own_orders(self, reports: Sequence[OrderReport]) -> Sequence[OrderReport]:
+        """All orders, or with ``safety.cancel_foreign_orders`` false only the bot's own: the others are
+        never cancelled, tracked as orphans or counted as mismatches."""
+        if self.config.safety.cancel_foreign_orders:
+            return reports
+        now_ms = self._wall_ms()
+        return without_foreign(self.orders.slots, reports, lambda index: self.orders.allocator.issued(index, now_ms))
+
     def on_orders(self, reports: list[OrderReport], now_ns: int) -> None:
         before = self.orders.stats.post_only_cancels
 
         def on_fill(side: Side, lots: int) -> None:
             self.account.note_order_fill(side, lots, now_ns)
 
-        self.orders.on_reports(reports, now_ns, on_fill)  # untracked live orders are cancelled by the next plan
+        # untracked live orders are cancelled by the next plan
+        self.orders.on_reports(self._own_orders(reports), now_ns, on_fill)
         for _ in range(self.orders.stats.post_only_cancels - before):
             self.breaker.on_post_only_cancel(now_ns)
 
@@ -320,6 +331,7 @@ class MarketMaker:
 
     def reconcile(self, exchange_orders: Sequence[OrderReport], snapshot_ns: int) -> list[TxIntent]:
         """Apply a REST order list; returns cancels for orders we do not know (to send through the sender)."""
+        exchange_orders = self._own_orders(exchange_orders)
         result: ReconcileResult = reconcile_orders(self.orders.slots, exchange_orders, snapshot_ns=snapshot_ns)
         self.stats.reconciles += 1
         self.orders.on_listing(exchange_orders, snapshot_ns)

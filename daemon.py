@@ -1,8 +1,10 @@
 """The daemon's event loop: start-up, the supervised tasks, and the one shutdown path.
 
 Rules:
-- Start-up: market metadata from the exchange, nonce seeded, account read over REST, orders left by a
-  previous run cancelled (market-scoped cancel-all, then confirmed), leverage set; only then quoting.
+- Start-up: market metadata from the exchange, the API key checked against the venue (``startup_checks``),
+  nonce seeded, account read over REST, orders left by a previous run cancelled (market-scoped cancel-all,
+  or only the bot's own orders with ``safety.cancel_foreign_orders`` false; then confirmed), leverage set;
+  only then quoting. A start-up failure is a ``StartupError``: one line and its exit status.
 - Every task is supervised: a task that ends or raises is logged with its traceback and stops the bot
   through the shutdown path (fatal exit status).
 - One shutdown path for SIGINT/SIGTERM, the end of ``--duration`` and fatal errors: stop quoting, cancel
@@ -26,11 +28,12 @@ from flatten import flatten_position
 from lighter_client import TradingClient, open_trading_client
 from lighter_feed import LighterFeed
 from loop_lag import LoopLagMonitor
-from market_info import MarketInfo, fetch_market
+from market_info import MarketInfo
 from metrics import Metrics
 from order_diff import requote_threshold_warning
 from orderbook import LighterBook
 from orderbook_sanity import SanityChecker, rest_best_ticks
+from orders import OrderReport
 from pacing import Pacer
 from quota_recovery import QuotaRecoveryRunner, RecoveryInputs
 from reconnect import Backoff, BackoffPolicy
@@ -39,6 +42,15 @@ from risk_reconcile import lookup_client_indexes, poll_interval_ns, resolve_afte
 from sampler import ModelSampler, run_fixed_clock
 from send_loop import SendLoop
 from signing import CROSS_MARGIN, ISOLATED_MARGIN, CancelAllOrders, UpdateLeverage
+from startup_checks import (
+    EXIT_FATAL,
+    NETWORK_ERRORS,
+    StartupError,
+    check_venue,
+    describe_network_error,
+    unreachable,
+)
+from startup_orders import LeftoverIO, cancel_own_leftovers
 from status import StatusReporter
 from utils import Config, Credentials
 from venue_rest import TokenCache, VenueReader, VenueReadError
@@ -48,7 +60,6 @@ from ws_manager import LighterWsManager, WsSettings
 log = logging.getLogger("lighter_mm.daemon")
 
 EXIT_OK = 0
-EXIT_FATAL = 1
 ACCOUNT_REFRESH_S = 30.0
 STARTUP_CANCEL_S = 30.0
 SHUTDOWN_CANCEL_S = 60.0
@@ -96,8 +107,10 @@ async def run_daemon(config: Config, symbol: str, creds: Credentials, *, duratio
 
 
 async def _start(config: Config, symbol: str, creds: Credentials, session: aiohttp.ClientSession) -> Runtime:
+    """Everything before quoting. A failure the user can act on is a ``StartupError`` (one line, its exit
+    status); nothing is signed before the venue has confirmed the account, the key and its public key."""
     endpoints = config.endpoints
-    market = await fetch_market(session, endpoints.lighter_base_url, symbol)
+    market = await check_venue(session, endpoints.lighter_base_url, symbol, creds)
     log.info("market %s: id %d, tick %s, lot %s, min %d lots / $%.2f", market.symbol, market.market_id,
              market.tick_size, market.lot_size, market.min_base_lots, market.min_quote_micro_usd / 1e6)
     log.info("%s", describe_implementation())
@@ -106,7 +119,11 @@ async def _start(config: Config, symbol: str, creds: Credentials, session: aioht
     if warning:
         log.warning("%s", warning)
 
-    client = await open_trading_client(endpoints.lighter_base_url, endpoints.lighter_ws_url, creds, session=session)
+    try:
+        client = await open_trading_client(endpoints.lighter_base_url, endpoints.lighter_ws_url, creds,
+                                           session=session)
+    except NETWORK_ERRORS as exc:
+        raise unreachable(endpoints.lighter_base_url, describe_network_error(exc)) from exc
     tokens = TokenCache(client.signer)
     reader = VenueReader(session, endpoints.lighter_base_url, creds.account_index, tokens)
     model = build_model(config, market)
@@ -142,13 +159,34 @@ async def _start(config: Config, symbol: str, creds: Credentials, session: aioht
 
     try:
         await _refresh_account(runtime)
-        if not await _cancel_leftovers(runtime, "start-up", always_cancel=False, budget_s=STARTUP_CANCEL_S):
-            raise RuntimeError("orders left by a previous run could not be cancelled; not quoting")
+        if config.safety.cancel_foreign_orders:
+            cancelled = await _cancel_leftovers(runtime, "start-up", always_cancel=False, budget_s=STARTUP_CANCEL_S)
+        else:
+            cancelled = await cancel_own_leftovers(_own_leftover_io(runtime), STARTUP_CANCEL_S)
+        if not cancelled:
+            raise StartupError(f"start-up: orders left by a previous run could not be cancelled on {market.symbol}; "
+                               f"not quoting (check the venue)", EXIT_FATAL)
         await _set_leverage(runtime)
+    except (*NETWORK_ERRORS, VenueReadError) as exc:
+        await client.close()
+        raise unreachable(endpoints.lighter_base_url, str(exc) if isinstance(exc, VenueReadError)
+                          else describe_network_error(exc)) from exc
     except BaseException:
         await client.close()
         raise
     return runtime
+
+
+def _own_leftover_io(rt: Runtime) -> LeftoverIO:
+    """What the start-up needs to cancel only the orders this bot placed (``safety.cancel_foreign_orders``
+    false): the lister, the allocator's ownership test and the sender."""
+    mm = rt.mm
+
+    async def list_orders() -> list[OrderReport]:
+        return mm.account.parse_orders(await rt.reader.active_orders(rt.market.market_id))
+
+    return LeftoverIO(rt.market, list_orders, mm.orders.allocator.issued, rt.client.sender.send,
+                      rt.config.safety.order_reconcile_timeout_sec)
 
 
 def _quota_recovery(rt: Runtime, pacer: Pacer) -> QuotaRecoveryRunner:

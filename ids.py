@@ -15,6 +15,11 @@
 # the clock did not step back by more than the restart took. `lane` (0..LANES-1) separates bots that share
 # one account (one process per market; e.g. market_id % LANES when that is distinct): Lighter requires
 # uniqueness across all markets of the account. Range: 2^48 / (4 * 8) ms from EPOCH is about 278 years.
+#
+# Ownership (`issued`): an index in the allocator's lane whose counter encodes a time between OWN_FLOOR_MS
+# and one hour from now is taken for one of ours, from this run or an earlier one. Orders placed by hand
+# with a small client order index (below about 10^12) or none are never ours; an index of the bot's shape
+# set by hand can't be told apart.
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,6 +28,8 @@ MAX_CLIENT_ORDER_INDEX = 2**48 - 1  # Lighter's MaxClientOrderIndex; exchange or
 EPOCH_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 COUNTERS_PER_MS = 4
 LANES = 8
+OWN_FLOOR_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z: no run of this bot issued an index before it
+OWN_CLOCK_SLACK_MS = 3_600_000
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -67,3 +74,12 @@ class ClientOrderIndexAllocator:
             index = counter * LANES + self._lane
         self._last_counter = counter
         return ClientOrderIndex(index)
+
+    def issued(self, index: ClientOrderIndex | None, now_ms: int) -> bool:
+        """Whether ``index`` has the shape of this allocator's indexes (see the module header)."""
+        if index is None or index.value % LANES != self._lane:
+            return False
+        counter = index.value // LANES
+        low = (OWN_FLOOR_MS - EPOCH_MS) * COUNTERS_PER_MS
+        high = max(self._last_counter, (now_ms + OWN_CLOCK_SLACK_MS - EPOCH_MS) * COUNTERS_PER_MS)
+        return low <= counter <= high

@@ -7,11 +7,16 @@ Rules:
   with or without ``0x``, in either case) are replaced by ``<redacted>`` in the message, its arguments and
   any formatted traceback. Shape-based redaction is not used: transaction hashes and public keys have the
   same 80-hex shape and must stay readable.
+- Tracebacks go to the log file only: the console gets the record's line plus the exception's last line
+  and where the traceback is (``ConsoleFormatter``). Without a log file the console keeps them.
+- A record logged with ``extra={"console": False}`` goes to the file only (a cause already printed on
+  stderr, for instance).
 - ``setup_logging`` is idempotent: calling it again replaces the previous setup (tests, restarts).
 """
 from __future__ import annotations
 
 import atexit
+import copy
 import logging
 import logging.handlers
 import queue
@@ -60,6 +65,43 @@ def _variants(secret: str) -> tuple[str, ...]:
     return ("0x" + bare, bare, bare.lower(), bare.upper())
 
 
+class _RecordQueueHandler(logging.handlers.QueueHandler):
+    """Queues a copy of the record with its traceback kept apart (``exc_text``), so that each handler's
+    formatter decides where it goes. The redacting filter has already merged the arguments into the message
+    and turned ``exc_info`` into text, so the copy holds nothing that could not cross threads."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        record = copy.copy(record)
+        record.message = record.getMessage()
+        record.msg, record.args, record.exc_info = record.message, None, None
+        return record
+
+
+class ConsoleFormatter(logging.Formatter):
+    """One line a record: a traceback is replaced by its last line and a pointer to the log file."""
+
+    def __init__(self, fmt: str, log_file: Path) -> None:
+        super().__init__(fmt)
+        self._log_file = log_file
+
+    def format(self, record: logging.LogRecord) -> str:
+        trace, stack = record.exc_text, record.stack_info
+        record.exc_text = record.stack_info = None
+        try:
+            line = super().format(record)
+        finally:
+            record.exc_text, record.stack_info = trace, stack
+        if trace:
+            last = trace.strip().splitlines()[-1] if trace.strip() else ""
+            cause = f"{last}; " if last and last not in line else ""
+            line += f" ({cause}traceback in {self._log_file})"
+        return line
+
+
+def _console_wanted(record: logging.LogRecord) -> bool:
+    return getattr(record, "console", True)
+
+
 @dataclass
 class LoggingHandle:
     listener: logging.handlers.QueueListener
@@ -93,12 +135,15 @@ def setup_logging(
         _current.stop()
     console = logging.StreamHandler(stream or sys.stdout)
     console.setLevel(level.upper())
-    console.setFormatter(logging.Formatter(FORMAT))
+    console.addFilter(_console_wanted)
     handlers: list[logging.Handler] = [console]
     log_file = None
-    if log_dir is not None:
+    if log_dir is None:
+        console.setFormatter(logging.Formatter(FORMAT))
+    else:
         Path(log_dir).mkdir(parents=True, exist_ok=True)
         log_file = Path(log_dir) / file_name
+        console.setFormatter(ConsoleFormatter(FORMAT, log_file))
         file_handler = logging.handlers.RotatingFileHandler(
             log_file, maxBytes=20 * 1024 * 1024, backupCount=5, encoding="utf-8"
         )
@@ -107,7 +152,7 @@ def setup_logging(
         handlers.append(file_handler)
 
     record_queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    queue_handler = logging.handlers.QueueHandler(record_queue)
+    queue_handler = _RecordQueueHandler(record_queue)
     queue_handler.addFilter(RedactingFilter(secrets))
     listener = logging.handlers.QueueListener(record_queue, *handlers, respect_handler_level=True)
 

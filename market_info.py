@@ -20,6 +20,10 @@ class MarketLookupError(RuntimeError):
     pass
 
 
+class UnknownMarketError(MarketLookupError):
+    """The venue answered, and does not list the market asked for."""
+
+
 @dataclass(frozen=True)
 class MarketInfo:
     market_id: int
@@ -75,7 +79,7 @@ def select_market(entries: list[dict[str, Any]], symbol: str | None = None,
             return parse_market(entry)
     wanted = symbol if symbol is not None else f"market id {market_id}"
     known = ", ".join(sorted(str(e.get("symbol")) for e in perps)[:30])
-    raise MarketLookupError(f"unknown market {wanted}; the exchange lists: {known}")
+    raise UnknownMarketError(f"unknown market {wanted}; the exchange lists: {known}")
 
 
 async def fetch_market(session: aiohttp.ClientSession, base_url: str, symbol: str | None = None,

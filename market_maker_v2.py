@@ -4,19 +4,25 @@
     python -u market_maker_v2.py --symbol BTC --sim --duration 120
 
 Thin entry point: parses the command line, sets up logging, picks the mode (live or simulator), then runs
-the daemon (``daemon.py``). Exit status: 0 after a requested stop (signal or --duration), 1 on a fatal
-error, 2 on a configuration or credential error.
+the daemon (``daemon.py``). Exit status (README, "Exit status"): 0 after a requested stop (signal or
+--duration), 1 on a fatal error, 2 on a configuration, credential or command-line error, 3 when the venue
+cannot be reached at start-up, 4 when another process already uses the account's API key index. Every
+start-up failure is one line on stderr, never a traceback (the log file keeps the details).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
+import math
 import signal
 import sys
 from dataclasses import replace
+from typing import TYPE_CHECKING, NoReturn
 
 from logging_config import setup_logging
+from startup_checks import EXIT_BAD_INPUT, EXIT_FATAL, StartupError
 from utils import (
     Config,
     ConfigError,
@@ -28,14 +34,44 @@ from utils import (
     load_dotenv_file,
 )
 
+if TYPE_CHECKING:
+    from metrics import Metrics
+
 log = logging.getLogger("lighter_mm")
 
 SIM_WARMUP_SECONDS = 15.0
 SIM_ALPHA_MIN_SAMPLES = 100
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """A command-line mistake is one line on stderr (exit status 2), not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message} (see --help)\n")
+
+
+def _duration(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, not {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds, not {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number in [1, 65535], not {text!r}")
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="market_maker_v2.py",
         description="Two-sided market maker for a Lighter perp: volatility spread, Binance order-book-imbalance "
                     "alpha, inventory skew. Without credentials in .env it runs against the built-in simulator.",
@@ -48,21 +84,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode.add_argument("--live", action="store_true",
                       help="trade on the configured Lighter endpoints with the .env credentials (default when "
                            "they are present)")
-    parser.add_argument("--duration", type=float, metavar="SECONDS",
+    parser.add_argument("--env-file", metavar="PATH",
+                        help="credentials file (default: .env next to this program); variables already set in "
+                             "the environment win")
+    parser.add_argument("--duration", type=_duration, metavar="SECONDS",
                         help="stop cleanly (cancelling every order) after this many seconds")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                         help="console log level (the file under logs/ always gets DEBUG)")
     parser.add_argument("--log-dir", default="logs", help="directory of the rotating log file (default: logs)")
-    parser.add_argument("--metrics-port", type=int, metavar="PORT",
+    parser.add_argument("--metrics-port", type=_port, metavar="PORT",
                         help="serve Prometheus metrics on this port (127.0.0.1)")
     parser.add_argument("--flatten-on-exit", action="store_true",
                         help="after cancelling the orders at exit, close the position with reduce-only IOC orders "
                              "(slippage 0.5%% of price; off by default)")
     parser.add_argument("--sim-seed", type=int, default=1, help="simulator random seed (default: 1)")
-    args = parser.parse_args(argv)
-    if args.duration is not None and args.duration <= 0:
-        parser.error("--duration must be positive")
-    return args
+    return parser.parse_args(argv)
 
 
 def sim_overrides(config: Config) -> Config:
@@ -72,7 +108,8 @@ def sim_overrides(config: Config) -> Config:
     return replace(config, vol_obi=vol, alpha=alpha)
 
 
-async def _main(args: argparse.Namespace, config: Config, creds: Credentials | None) -> int:
+async def _main(args: argparse.Namespace, config: Config, creds: Credentials | None,
+                metrics: Metrics | None) -> int:
     from daemon import run_daemon
 
     stop = asyncio.Event()
@@ -85,11 +122,6 @@ async def _main(args: argparse.Namespace, config: Config, creds: Credentials | N
             from sim_mode import start_sim_for_bot
 
             sim, config, creds = await start_sim_for_bot(config, args.symbol, args.sim_seed)
-        metrics = None
-        if args.metrics_port:
-            from metrics import start_metrics_server
-
-            metrics = start_metrics_server(args.metrics_port)
         status = await run_daemon(config, args.symbol, creds, duration=args.duration, stop=stop,
                                   metrics=metrics, flatten_on_exit=args.flatten_on_exit)
         return status
@@ -98,34 +130,77 @@ async def _main(args: argparse.Namespace, config: Config, creds: Credentials | N
             await sim.stop()
 
 
+def _start_metrics(port: int | None) -> Metrics | None:
+    if port is None:
+        return None
+    from metrics import start_metrics_server
+
+    try:
+        return start_metrics_server(port)
+    except OSError as exc:
+        cause = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or type(exc).__name__)
+        raise StartupError(f"--metrics-port {port}: cannot listen on 127.0.0.1:{port}: {cause}",
+                           EXIT_BAD_INPUT) from None
+
+
+def _refuse(error: StartupError) -> int:
+    """One line on stderr; the log file gets it too, with the traceback behind it if there is one."""
+    log.error("start-up failed: %s", error, exc_info=error.__cause__ or error.__context__,
+              extra={"console": False})
+    print(str(error), file=sys.stderr, flush=True)
+    return error.status
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    load_dotenv_file()
+    try:
+        dotenv_warning = load_dotenv_file(args.env_file)
+    except ConfigError as error:
+        exit_on_config_error(error)
     try:
         config = load_config(args.config)
         live = args.live or (not args.sim and credentials_present())
         creds = load_credentials() if live else None
     except ConfigError as error:
+        if dotenv_warning:
+            print(f"warning: {dotenv_warning}", file=sys.stderr)
         exit_on_config_error(error)
+    lock = None
+    if creds is not None:
+        from process_lock import acquire_process_lock
+
+        try:  # before anything reaches the venue: a second process must not even cancel the first one's orders
+            lock = acquire_process_lock(config.endpoints.lighter_base_url, creds.account_index,
+                                        creds.api_key_index, args.symbol)
+        except StartupError as error:
+            print(str(error), file=sys.stderr, flush=True)
+            return error.status
     handle = setup_logging(args.log_level, args.log_dir, secrets=[creds.private_key] if creds else [])
     try:
+        if dotenv_warning:
+            log.warning("%s", dotenv_warning)
         for warning in config.warnings:
             log.warning("config: %s", warning)
         if live:
-            log.warning("=== LIVE MODE: trading %s on %s with account %d ===", args.symbol,
-                        config.endpoints.lighter_base_url, creds.account_index)
+            log.warning("=== LIVE MODE: trading %s on %s with account %d, API key index %d ===", args.symbol,
+                        config.endpoints.lighter_base_url, creds.account_index, creds.api_key_index)
         else:
             config = sim_overrides(config)
             log.info("=== SIMULATOR MODE: no credentials in use; a local simulated exchange is started ===")
         try:
-            return asyncio.run(_main(args, config, creds))
+            metrics = _start_metrics(args.metrics_port)
+            return asyncio.run(_main(args, config, creds, metrics))
+        except StartupError as error:
+            return _refuse(error)
         except KeyboardInterrupt:
             return 0
-        except Exception:
-            log.critical("fatal error", exc_info=True)
-            return 1
+        except Exception as exc:
+            log.critical("fatal error: %s: %s", type(exc).__name__, exc, exc_info=True)
+            return EXIT_FATAL
     finally:
         handle.stop()
+        if lock is not None:
+            lock.release()
 
 
 if __name__ == "__main__":

@@ -12,13 +12,16 @@
 #   quoting; a clean reconcile resets the count. Orders still inside the grace period are not mismatches.
 # - After a gap in the order stream (reconnect), a lookup of the tracked orders by client index settles
 #   them without the grace period: terminal answers at once, overdue sends by the lookup's answer.
+# - With `safety.cancel_foreign_orders` false the list is first narrowed by `without_foreign`: an order
+#   that is neither of the bot's client-order-index shape nor tracked is someone else's and is not looked at,
+#   so it is never cancelled and never counts as a mismatch.
 # Pure: the exchange list comes in already parsed and filtered to this market.
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from ids import OrderIndex
+from ids import ClientOrderIndex, OrderIndex
 from order_state import SlotState, StatusClass, classify_status
 from orders import OrderReport, OrderSlot, SlotKey, match_report, on_lookup_result, on_order_report
 
@@ -82,6 +85,15 @@ def reconcile_orders(
         within_grace=tuple(within_grace),
         needs_lookup=tuple(lookups),
     )
+
+
+def without_foreign(slots: Mapping[SlotKey, OrderSlot], exchange_orders: Sequence[OrderReport],
+                    is_own: Callable[[ClientOrderIndex | None], bool]) -> list[OrderReport]:
+    """The orders reconcile may act on when foreign orders are left alone: the bot's own by their client
+    order index, and any that matches a tracked slot."""
+    tracked = [slot for slot in slots.values() if slot.state is not SlotState.IDLE]
+    return [report for report in exchange_orders
+            if is_own(report.client_index) or match_report(tracked, report) is not None]
 
 
 class MismatchDebouncer:

@@ -161,6 +161,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "book_stale_floor_sec": _key(1.0, float, _range(0.05, 3600)),
         "book_stale_cadence_multiple": _key(20.0, float, _range(1, 10_000)),
         "book_hold_cadence_multiple": _key(4.0, float, _range(1, 10_000)),
+        "cancel_foreign_orders": _key(True, bool, ((lambda v: None), "true or false")),
     },
     "endpoints": {
         "lighter_base_url": _key("https://mainnet.zklighter.elliot.ai", str, _url(("http", "https"))),
@@ -269,6 +270,7 @@ class SafetyConfig:
     book_stale_floor_sec: float
     book_stale_cadence_multiple: float
     book_hold_cadence_multiple: float
+    cancel_foreign_orders: bool
 
 
 @dataclass(frozen=True)
@@ -352,7 +354,10 @@ def _coerce(value: Any, kind: type, from_env: bool) -> Any:
 
 def _validated(section: str, name: str, raw: Any, origin: str, from_env: bool) -> Any:
     key = SCHEMA[section][name]
-    shown = raw if from_env else json.dumps(raw)
+    try:
+        shown = raw if from_env else json.dumps(raw)
+    except (RecursionError, ValueError):
+        shown = f"<a nested {type(raw).__name__}>"
     try:
         value = _coerce(raw, key.kind, from_env)
     except (TypeError, ValueError):
@@ -380,6 +385,8 @@ def _read_file(path: Path, explicit: bool, warnings: list[str]) -> dict[str, Any
         raise ConfigError(f"config error: cannot read {path}: {exc.__class__.__name__}") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"config error: {path} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:
+        raise ConfigError(f"config error: {path} is nested too deeply to be a configuration") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config error: {path} must contain a JSON object of sections")
     return data
@@ -483,11 +490,39 @@ class Credentials:
     __str__ = __repr__
 
 
-def load_dotenv_file(path: str | Path | None = None) -> bool:
-    """Load ``.env`` (next to the program by default) into os.environ without overriding set variables."""
+DEFAULT_DOTENV_PATH = PROGRAM_DIR / ".env"
+
+
+def load_dotenv_file(path: str | Path | None = None) -> str | None:
+    """Load ``.env`` (next to the program by default) into os.environ without overriding set variables.
+
+    Lines that are not ``NAME=value`` are skipped; the result is then one warning naming the file and the
+    line numbers, never their content (a mistyped line may hold a key), else None. python-dotenv's own
+    warnings, one a line, are kept off the console."""
     from dotenv import load_dotenv
 
-    return bool(load_dotenv(Path(path) if path else PROGRAM_DIR / ".env", override=False))
+    dotenv_path = Path(path) if path else DEFAULT_DOTENV_PATH
+    if path is not None and not dotenv_path.is_file():
+        raise ConfigError(f"config error: env file {dotenv_path} does not exist")
+    bad_lines: list[str] = []
+
+    def collect(record: logging.LogRecord) -> bool:
+        if record.args and "could not parse" in str(record.msg):
+            bad_lines.append(str(record.args[0]))  # type: ignore[index]
+        return False  # never shown: the one summary below replaces them
+
+    dotenv_log = logging.getLogger("dotenv.main")
+    dotenv_log.addFilter(collect)
+    try:
+        load_dotenv(dotenv_path, override=False)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config error: cannot read {dotenv_path}: {exc.__class__.__name__}") from None
+    finally:
+        dotenv_log.removeFilter(collect)
+    if not bad_lines:
+        return None
+    noun = "line" if len(bad_lines) == 1 else "lines"
+    return f"{dotenv_path}: {noun} {', '.join(bad_lines)} not NAME=value, ignored"
 
 
 def credentials_present(env: Mapping[str, str] | None = None) -> bool:

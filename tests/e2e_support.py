@@ -172,3 +172,34 @@ def position_and_volume(sim: SimHandle, account_index: int, market_id: int) -> t
     account: dict[str, Any] = sim.account(account_index)
     position = account["positions"].get(str(market_id), {}).get("position", "0")
     return float(position), float(account["volume"]), float(account["total_asset_value"])
+
+
+# ---- start-up failures ------------------------------------------------------------------------------------
+
+
+def without_credentials(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with the four credential variables removed, so that an ``--env-file`` can supply them."""
+    return {name: value for name, value in env.items()
+            if name not in ("API_KEY_PRIVATE_KEY", "API_KEY_PUBLIC_KEY", "API_KEY_INDEX", "ACCOUNT_INDEX")}
+
+
+def one_line_failure(result: subprocess.CompletedProcess[str], status: int, *needles: str,
+                     secrets: tuple[str, ...] = (), log_dir: Path | None = None) -> str:
+    """Assert a start-up failure as the README promises it: exit ``status``, exactly one line on stderr that
+    contains every needle, no traceback and no ERROR/CRITICAL log line on the console, no secret anywhere
+    (console or log file). Returns the stderr line."""
+    console = result.stdout + result.stderr
+    assert result.returncode == status, console
+    assert "Traceback" not in console, console
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    assert not re.search(r"\b(ERROR|CRITICAL)\b", result.stdout), result.stdout
+    log_text = ""
+    if log_dir is not None and (log_dir / "lighter_mm.log").exists():
+        log_text = (log_dir / "lighter_mm.log").read_text(errors="replace")
+    for secret in secrets:
+        bare = secret.lower().removeprefix("0x")
+        assert bare not in console.lower() and bare not in log_text.lower()
+    return lines[0]
