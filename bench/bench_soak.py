@@ -96,7 +96,8 @@ def run(minutes: float, seed: int, interval_s: float, warmup_model_s: float, sna
         with output_path.open("wb") as sink:
             daemon = subprocess.Popen(command, cwd=workdir, env=env, stdout=sink, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL)
-        wait_for_line(output_path, r"leverage (set|not set)", daemon, START_TIMEOUT_S)
+        # tracemalloc makes every import slow: allow the start-up more time under the probe
+        wait_for_line(output_path, r"leverage (set|not set)", daemon, START_TIMEOUT_S * (1 if snapshots is None else 5))
         start = process_sample(daemon.pid)
         print(f"daemon pid {daemon.pid} started; soaking for {minutes:g} min, warm-up {warm_s / 60:.1f} min "
               f"(output: {output_path})", flush=True)

@@ -11,6 +11,8 @@ innermost frame of this project (so a growing list shows as the line that append
 from __future__ import annotations
 
 import argparse
+import gc
+import json
 import sys
 import threading
 import tracemalloc
@@ -20,11 +22,44 @@ ROOT = Path(__file__).resolve().parent.parent
 FRAMES = 20
 
 
+def _is_project(module: str | None) -> bool:
+    file = getattr(sys.modules.get(module or ""), "__file__", None) or ""
+    return file.startswith(str(ROOT)) and "/bench/" not in file
+
+
+def container_sizes() -> dict[str, int]:
+    """For every live object of a project class, the length of each attribute that has one (lists, dicts,
+    deques, sets, the Cython book sides...): ``Class.attribute`` -> the largest length seen. Catches what
+    tracemalloc cannot see (memory owned by C extensions)."""
+    sizes: dict[str, int] = {}
+    for obj in gc.get_objects():
+        cls = type(obj)
+        if not _is_project(cls.__module__):
+            continue
+        names = list(getattr(obj, "__dict__", {}))
+        for klass in cls.__mro__:
+            names.extend(n for n in getattr(klass, "__slots__", ()) if isinstance(n, str))
+        for name in names:
+            try:
+                value = getattr(obj, name)
+                length = len(value)
+            except Exception:  # no such attribute, or no length
+                continue
+            if isinstance(value, str | bytes):
+                continue
+            key = f"{cls.__name__}.{name}"
+            sizes[key] = max(sizes.get(key, 0), length)
+    return sizes
+
+
 def _dump_every(directory: Path, every_s: float, stop: threading.Event) -> None:
     count = 0
-    while not stop.wait(every_s):
-        count += 1
-        tracemalloc.take_snapshot().dump(str(directory / f"snap_{count:03d}.pickle"))
+    with (directory / "sizes.jsonl").open("a") as sizes:
+        while not stop.wait(every_s):
+            count += 1
+            tracemalloc.take_snapshot().dump(str(directory / f"snap_{count:03d}.pickle"))
+            sizes.write(json.dumps({"snapshot": count, "sizes": container_sizes()}) + "\n")
+            sizes.flush()
 
 
 def probe(directory: Path, every_s: float, argv: list[str]) -> int:
@@ -43,22 +78,33 @@ def probe(directory: Path, every_s: float, argv: list[str]) -> int:
 
 
 def _project_frame(trace: tracemalloc.Traceback) -> str:
-    """The innermost frame inside this project (not the standard library or site-packages), else the first."""
-    for frame in trace:  # most recent call first
+    """The innermost frame of the project's own code (not the standard library, site-packages or this probe),
+    else the innermost frame; a snapshot taken from another checkout groups the same way."""
+    for frame in reversed(trace):  # stored oldest call first
         name = frame.filename
-        if name.startswith(str(ROOT)) and "/.venv/" not in name and "soak_probe" not in name:
-            return f"{Path(name).relative_to(ROOT)}:{frame.lineno}"
-    return f"{trace[0].filename}:{trace[0].lineno}"
+        if not name.startswith("<") and "/lib/python3" not in name and not name.endswith("soak_probe.py"):
+            return f"{Path(name).name}:{frame.lineno}"
+    return f"{trace[-1].filename}:{trace[-1].lineno}"
 
 
 def compare(first: Path, second: Path, top: int) -> None:
     before = tracemalloc.Snapshot.load(str(first))
     after = tracemalloc.Snapshot.load(str(second))
     grouped: dict[str, list[int]] = {}
+    ignore = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, __file__)]
+    before, after = before.filter_traces(ignore), after.filter_traces(ignore)
     for stat in after.compare_to(before, "traceback"):
         entry = grouped.setdefault(_project_frame(stat.traceback), [0, 0])
         entry[0] += stat.size_diff
         entry[1] += stat.count_diff
+    sizes_path = first.parent / "sizes.jsonl"
+    if sizes_path.exists():
+        rows = [json.loads(line)["sizes"] for line in sizes_path.read_text().splitlines() if line.strip()]
+        if len(rows) >= 2:
+            grown = sorted(((rows[-1].get(k, 0) - rows[0].get(k, 0), k) for k in rows[-1]), reverse=True)
+            print(f"container lengths, first -> last of {len(rows)} probes (growing first):")
+            for _delta, key in grown[:top]:
+                print(f"  {rows[0].get(key, 0):8d} -> {rows[-1][key]:8d}  {key}")
     total = sum(size for size, _ in grouped.values())
     print(f"live memory change {total / 1024:+.1f} KiB between {first.name} and {second.name}")
     for site, (size, count) in sorted(grouped.items(), key=lambda item: -item[1][0])[:top]:
