@@ -62,6 +62,7 @@ from risk import (
     stuck_slots,
 )
 from risk_reconcile import MismatchDebouncer, ReconcileResult, reconcile_orders, without_foreign
+from sample_window import SampleWindow
 from signing import TxIntent
 from tx_sender import Outcome, SendResult
 from utils import Config
@@ -69,6 +70,7 @@ from vol_obi import VolObiCalculator
 
 log = logging.getLogger("lighter_mm.bot")
 SEC = 1_000_000_000
+TICK_TO_ORDER_KEPT = 5000  # samples behind the tick-to-order percentiles (memory reserved up front)
 
 
 @dataclass
@@ -84,7 +86,7 @@ class BotStats:
     unknown_outcomes: int = 0
     rate_limited: int = 0
     paced_sends: int = 0
-    tick_to_order_ms: list[float] = field(default_factory=list)
+    tick_to_order_ms: SampleWindow = field(default_factory=lambda: SampleWindow(TICK_TO_ORDER_KEPT))
 
 
 def build_model(config: Config, market: MarketInfo) -> VolObiCalculator:
@@ -273,7 +275,6 @@ class MarketMaker:
                 self.stats.paced_sends += 1
             else:
                 self.stats.tick_to_order_ms.append((written - tick) / 1e6)
-                del self.stats.tick_to_order_ms[:-5000]
         self.on_results(results)
 
     def on_results(self, results: Sequence[SendResult]) -> None:

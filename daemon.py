@@ -25,6 +25,7 @@ from binance_obi import BinanceFeedSettings, BinanceObiFeed
 from book_freshness import BookFreshness
 from bot import SEC, MarketMaker, build_model
 from flatten import flatten_position
+from leftovers import OpenOrder, cancel_all_backoff, describe_open_orders, from_reports, from_slots
 from lighter_client import TradingClient, open_trading_client
 from lighter_feed import LighterFeed
 from loop_lag import LoopLagMonitor
@@ -62,7 +63,6 @@ log = logging.getLogger("lighter_mm.daemon")
 EXIT_OK = 0
 ACCOUNT_REFRESH_S = 30.0
 STARTUP_CANCEL_S = 30.0
-SHUTDOWN_CANCEL_S = 60.0
 WRITER_STOP_TIMEOUT_S = 15.0
 
 
@@ -81,6 +81,7 @@ class Runtime:
     status: StatusReporter
     recovery: QuotaRecoveryRunner | None = None
     flatten_on_exit: bool = False
+    may_remain: str = ""  # set when cancelling gave up: the orders that may still be open
 
 
 async def run_daemon(config: Config, symbol: str, creds: Credentials, *, duration: float | None,
@@ -99,6 +100,9 @@ async def run_daemon(config: Config, symbol: str, creds: Credentials, *, duratio
         if runtime is not None:
             shutdown_clean = await _shutdown(runtime)
             runtime.status.summary()
+            if not shutdown_clean:  # the console's last line: what to check by hand
+                log.error("SHUTDOWN INCOMPLETE: %s", f"{runtime.may_remain}; check the venue by hand" if
+                          runtime.may_remain else f"check open orders and the position on {runtime.market.symbol}")
         elif not session.closed:
             await session.close()
         if metrics is not None:
@@ -246,37 +250,50 @@ async def _send_cancel_all(rt: Runtime, when: str) -> bool:
 async def _cancel_leftovers(rt: Runtime, when: str, *, always_cancel: bool, budget_s: float) -> bool:
     """Cancel every order of this market and confirm it over REST; True when none is left.
 
-    The venue accepts orders asynchronously, so "none left" needs two empty listings in a row (one a
-    second), the last taken at least ``safety.order_reconcile_timeout_sec`` after the cancel-all was
-    accepted. Cancel-all is re-sent whenever an order shows up, with a doubling back-off after failures
-    (429s included), until ``budget_s`` runs out.
+    The venue accepts orders asynchronously, so "none left" needs an accepted cancel-all (when one was
+    needed) and then two empty listings in a row (one a second), the last taken at least
+    ``safety.order_reconcile_timeout_sec`` after the cancel-all was accepted. Cancel-all is re-sent while
+    orders show up or it was refused, spaced by a jittered exponential backoff (``leftovers``), until
+    ``budget_s`` runs out; then ``rt.may_remain`` names the orders that may still be open.
     """
     settle_s = rt.config.safety.order_reconcile_timeout_sec
     deadline = time.monotonic() + budget_s
-    need_cancel, cancelled_at, empty_in_a_row, backoff = always_cancel, None, 0, 0.5
-    while time.monotonic() < deadline:
+    backoff = cancel_all_backoff()
+    need_cancel, cancelled_at, empty_in_a_row, next_cancel_at = always_cancel, None, 0, 0.0
+    listed: tuple[OpenOrder, ...] | None = None  # the newest REST listing, and when it was asked for
+    listed_at = 0.0
+    while (now := time.monotonic()) < deadline:
         if need_cancel:
-            if not await _send_cancel_all(rt, when):
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 8.0)
+            if now < next_cancel_at:
+                await asyncio.sleep(min(next_cancel_at, deadline) - now)
                 continue
-            need_cancel, cancelled_at, backoff = False, time.monotonic(), 0.5
-        await asyncio.sleep(1.0)
-        listed_at = time.monotonic()  # when the listing was asked for: a slow reply may show an older state
+            accepted = await _send_cancel_all(rt, when)
+            next_cancel_at = time.monotonic() + backoff.next_delay()
+            if accepted:
+                need_cancel, cancelled_at, empty_in_a_row = False, time.monotonic(), 0
+        await asyncio.sleep(max(0.0, min(1.0, deadline - time.monotonic())))
+        asked_at = time.monotonic()  # when the listing was asked for: a slow reply may show an older state
         try:
             orders = await rt.reader.active_orders(rt.market.market_id)
         except VenueReadError as exc:
             log.warning("%s: cannot list open orders: %s", when, exc)
             continue
+        listed, listed_at = from_reports(rt.mm.account.parse_orders(orders)), asked_at
         if orders:
             log.info("%s: %d open order(s) on %s: cancelling", when, len(orders), rt.market.symbol)
             need_cancel, empty_in_a_row = True, 0
             continue
         empty_in_a_row += 1
-        if empty_in_a_row >= 2 and (cancelled_at is None or listed_at - cancelled_at >= settle_s):
+        confirmed = not need_cancel and empty_in_a_row >= 2
+        if confirmed and (cancelled_at is None or asked_at - cancelled_at >= settle_s):
             log.info("%s: no open order on %s (confirmed twice over REST)", when, rt.market.symbol)
             return True
-    log.error("%s: orders may still be open on %s after %.0fs", when, rt.market.symbol, budget_s)
+    if listed is not None:
+        remaining, source = listed, f"REST listing {time.monotonic() - listed_at:.0f} s before giving up"
+    else:
+        remaining, source = from_slots(rt.mm.orders.slots.values()), "the bot's order slots: no REST listing"
+    rt.may_remain = describe_open_orders(rt.market, remaining, source)
+    log.error("%s: gave up after %.0fs: %s", when, budget_s, rt.may_remain)
     return False
 
 
@@ -483,9 +500,8 @@ async def _shutdown(rt: Runtime) -> bool:
     log.info("shutting down: cancelling every order on %s", rt.market.symbol)
     clean = False
     try:
-        clean = await _cancel_leftovers(rt, "shutdown", always_cancel=True, budget_s=SHUTDOWN_CANCEL_S)
-        if not clean:
-            log.error("SHUTDOWN INCOMPLETE: check open orders on %s manually", rt.market.symbol)
+        clean = await _cancel_leftovers(rt, "shutdown", always_cancel=True,
+                                        budget_s=rt.config.safety.shutdown_cancel_budget_sec)
         if rt.recovery is not None and rt.recovery.round_trip_started:
             log.warning("quota recovery may have a round trip open: closing it back to flat")
             clean = await _flatten(rt) and clean  # round trips start flat, so flat is where they end

@@ -12,6 +12,9 @@ Rules:
 - A record logged with ``extra={"console": False}`` goes to the file only (a cause already printed on
   stderr, for instance).
 - ``setup_logging`` is idempotent: calling it again replaces the previous setup (tests, restarts).
+- The queue is bounded (``MAX_PENDING_RECORDS``): when the output cannot keep up (a console pipe nobody reads
+  blocks the listener), new records are dropped and counted instead of piling up in memory for ever; the
+  next record that fits is preceded by a warning saying how many were lost.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REDACTED = "<redacted>"
+MAX_PENDING_RECORDS = 10_000
 FORMAT = "%(asctime)s %(levelname)-5s %(name)s: %(message)s"
 
 
@@ -119,6 +123,27 @@ class LoggingHandle:
             handler.close()
 
 
+class BoundedQueueHandler(_RecordQueueHandler):
+    """A QueueHandler that drops (and counts) records while ``max_pending`` are already waiting."""
+
+    def __init__(self, record_queue: queue.SimpleQueue[logging.LogRecord], max_pending: int) -> None:
+        super().__init__(record_queue)
+        self.max_pending = max_pending
+        self.dropped = 0
+        self._reported = 0
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        if self.queue.qsize() >= self.max_pending:
+            self.dropped += 1
+            return
+        if self.dropped > self._reported:
+            lost, self._reported = self.dropped - self._reported, self.dropped
+            self.queue.put_nowait(logging.makeLogRecord({
+                "name": "lighter_mm.logging", "levelno": logging.WARNING, "levelname": "WARNING",
+                "msg": f"{lost} log record(s) dropped: the log output could not keep up"}))
+        self.queue.put_nowait(record)
+
+
 _current: LoggingHandle | None = None
 
 
@@ -152,7 +177,7 @@ def setup_logging(
         handlers.append(file_handler)
 
     record_queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    queue_handler = _RecordQueueHandler(record_queue)
+    queue_handler = BoundedQueueHandler(record_queue, MAX_PENDING_RECORDS)
     queue_handler.addFilter(RedactingFilter(secrets))
     listener = logging.handlers.QueueListener(record_queue, *handlers, respect_handler_level=True)
 

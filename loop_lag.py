@@ -9,25 +9,19 @@ Two readings per interval, both in milliseconds, never negative:
   selector's millisecond timeout rounding (epoll: up to 1 ms even on an idle loop), so it is an upper bound
   of what a timer sees, not of what an arriving frame sees.
 Rules: one cheap task (the yielding costs about ``guard_s`` of loop time per interval, i.e. under 0.5 % of
-a core with the defaults); the newest ``capacity`` samples are kept (bounded deques), so memory stays
-constant and the percentiles describe the recent run.
+a core with the defaults); the newest ``capacity`` samples are kept in memory reserved up front
+(``sample_window``), so memory stays constant and the percentiles describe the recent run.
 """
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
+
+from sample_window import SampleWindow
 
 DEFAULT_INTERVAL_S = 0.25
 DEFAULT_GUARD_S = 0.0015  # more than the selector's 1 ms rounding, so the timed sleep wakes before the due time
 DEFAULT_CAPACITY = 14_400  # one hour at 4 samples a second
-
-
-def _percentile(values: deque[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class LoopLagMonitor:
@@ -38,8 +32,8 @@ class LoopLagMonitor:
         self.interval_s = interval_s
         self._interval_ns = int(interval_s * 1e9)
         self._guard_ns = int(guard_s * 1e9)
-        self._lags_ms: deque[float] = deque(maxlen=capacity)
-        self._overshoots_ms: deque[float] = deque(maxlen=capacity)
+        self._lags_ms = SampleWindow(capacity)
+        self._overshoots_ms = SampleWindow(capacity)
 
     async def run(self) -> None:
         clock = time.monotonic_ns
@@ -63,8 +57,8 @@ class LoopLagMonitor:
 
     def percentile_ms(self, q: float) -> float | None:
         """The q-quantile (0..1, nearest rank) of the kept lag samples; None before the first one."""
-        return _percentile(self._lags_ms, q)
+        return self._lags_ms.percentile(q)
 
     def overshoot_percentile_ms(self, q: float) -> float | None:
         """The same for the plain timed sleep's overshoot (includes the selector's timeout rounding)."""
-        return _percentile(self._overshoots_ms, q)
+        return self._overshoots_ms.percentile(q)

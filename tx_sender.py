@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from sample_window import SampleWindow
 from signing import SignedTx, Signer, SignError, TxIntent
 
 log = logging.getLogger("lighter_mm.tx")
@@ -37,6 +38,8 @@ log = logging.getLogger("lighter_mm.tx")
 INVALID_NONCE_CODE = 21104
 RATE_LIMIT_CODE = 23000
 MAX_BATCH = 15
+SEND_LATENCIES_KEPT = 1000
+LAST_CODES_KEPT = 50
 
 
 class Outcome(enum.Enum):
@@ -194,7 +197,7 @@ class SenderStats:
     sign_errors: int = 0
     nonce_refreshes: int = 0
     last_codes: list[int] = field(default_factory=list)
-    send_latency_ms: list[float] = field(default_factory=list)
+    send_latency_ms: SampleWindow = field(default_factory=lambda: SampleWindow(SEND_LATENCIES_KEPT))
 
 
 class TxSender:
@@ -273,7 +276,6 @@ class TxSender:
             self._nonces.invalidate()  # cancelled mid-sign or in flight: re-seed before the next send
             raise
         self.stats.send_latency_ms.append((time.perf_counter() - started) * 1e3)
-        del self.stats.send_latency_ms[:-1000]
         return self._settle(intents, reply, transport.name, transport.last_write_ns)
 
     async def _stream_locked(self, transport: WsTxTransport, intents: tuple[TxIntent, ...]) -> list[SendResult]:
@@ -318,7 +320,6 @@ class TxSender:
             replies.extend(Reply(Outcome.NOT_SENT, None, "an earlier transaction failed")
                            for _ in range(count - sent - 1))
         self.stats.send_latency_ms.append((time.perf_counter() - started) * 1e3)
-        del self.stats.send_latency_ms[:-1000]
         self._settle_stream(first, replies)
         return [self._record(intent, reply, transport.name, written_ns[i])
                 for i, (intent, reply) in enumerate(zip(intents, replies, strict=True))]
@@ -347,7 +348,7 @@ class TxSender:
             self.volume_quota_remaining = reply.volume_quota_remaining
         if reply.code is not None:
             self.stats.last_codes.append(reply.code)
-            del self.stats.last_codes[:-50]
+            del self.stats.last_codes[:-LAST_CODES_KEPT]
         if reply.outcome is Outcome.ACCEPTED:
             self.stats.accepted += 1
         elif reply.outcome is Outcome.RATE_LIMITED:
@@ -366,7 +367,7 @@ class TxSender:
             self.volume_quota_remaining = reply.volume_quota_remaining
         if reply.code is not None:
             self.stats.last_codes.append(reply.code)
-            del self.stats.last_codes[:-50]
+            del self.stats.last_codes[:-LAST_CODES_KEPT]
         if reply.outcome is Outcome.ACCEPTED:
             self.stats.accepted += 1
         elif reply.outcome is Outcome.REJECTED and reply.code != INVALID_NONCE_CODE and len(intents) == 1:

@@ -154,6 +154,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_consecutive_order_rejections": _key(5, int, _range(1, 1000)),
         "circuit_breaker_cooldown_sec": _key(60.0, float, _range(1, 86_400)),
         "order_reconcile_timeout_sec": _key(2.0, float, _range(0.1, 10)),  # well inside the 30 s cancel budget
+        "shutdown_cancel_budget_sec": _key(60.0, float, _range(1, 3600)),
         "max_live_orders_per_market": _key(2, int, _range(1, 1000)),
         "sanity_check_interval_sec": _key(30.0, float, _range(1, 3600)),
         "sanity_tolerance_bps": _key(10.0, float, _range(0, 10_000)),
@@ -263,6 +264,7 @@ class SafetyConfig:
     max_consecutive_order_rejections: int
     circuit_breaker_cooldown_sec: float
     order_reconcile_timeout_sec: float
+    shutdown_cancel_budget_sec: float
     max_live_orders_per_market: int
     sanity_check_interval_sec: float
     sanity_tolerance_bps: float

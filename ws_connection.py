@@ -30,6 +30,7 @@ from reconnect import (
 )
 
 log = logging.getLogger(__name__)
+BACKOFF_DELAYS_KEPT = 100  # the recent reconnect delays (diagnostics and tests); older ones are dropped
 
 Frames = Sequence[str]
 Sleep = Callable[[float], Awaitable[None]]
@@ -168,6 +169,7 @@ class ReconnectingWebSocket:
             delay = self._backoff.next_delay()
             self._reconnects += 1
             self.backoff_delays.append(delay)
+            del self.backoff_delays[:-BACKOFF_DELAYS_KEPT]
             log.warning("%s: connection lost (%r); reconnecting in %.2f s", self._name, error, delay)
             await self._sleep_unless_stopped(delay)
 

@@ -139,14 +139,14 @@ async def test_cancel_confirmation_waits_the_configured_settle_time(sim: SimHand
 
 
 async def test_unconfirmed_shutdown_makes_the_exit_status_nonzero(
-    sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    sim: SimHandle, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     account = sim.create_account(collateral="5000")
     config = bot_config(sim, tmp_path)
     creds = credentials(account)
     assert await daemon.run_daemon(config, "BTC", creds, duration=0.5, stop=asyncio.Event()) == daemon.EXIT_OK
     # A budget shorter than one confirmation round: the cancel-all goes out but is never confirmed.
-    monkeypatch.setattr(daemon, "SHUTDOWN_CANCEL_S", 0.5)
-    status = await daemon.run_daemon(config, "BTC", creds, duration=0.5, stop=asyncio.Event())
+    short = bot_config(sim, tmp_path, safety={"shutdown_cancel_budget_sec": 1.0})
+    status = await daemon.run_daemon(short, "BTC", creds, duration=0.5, stop=asyncio.Event())
     assert status == daemon.EXIT_FATAL
     assert "SHUTDOWN INCOMPLETE" in caplog.text
