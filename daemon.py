@@ -166,7 +166,7 @@ async def _start(config: Config, symbol: str, creds: Credentials, session: aioht
         if config.safety.cancel_foreign_orders:
             cancelled = await _cancel_leftovers(runtime, "start-up", always_cancel=False, budget_s=STARTUP_CANCEL_S)
         else:
-            cancelled = await cancel_own_leftovers(_own_leftover_io(runtime), STARTUP_CANCEL_S)
+            cancelled, _ = await cancel_own_leftovers(_own_leftover_io(runtime), STARTUP_CANCEL_S)
         if not cancelled:
             raise StartupError(f"start-up: orders left by a previous run could not be cancelled on {market.symbol}; "
                                f"not quoting (check the venue)", EXIT_FATAL)
@@ -245,6 +245,19 @@ async def _send_cancel_all(rt: Runtime, when: str) -> bool:
     if not result.ok:
         log.warning("%s: cancel-all %s (%s %s)", when, result.outcome.value, result.code, result.message)
     return result.ok
+
+
+async def _cancel_own_orders_at_shutdown(rt: Runtime) -> bool:
+    """``safety.cancel_foreign_orders`` false: cancel only the bot's own orders, never the market-wide
+    cancel-all; when the budget runs out, ``rt.may_remain`` names the bot's orders that may still be open."""
+    log.info("shutting down: cancelling this bot's orders on %s (others are left alone)", rt.market.symbol)
+    budget_s = rt.config.safety.shutdown_cancel_budget_sec
+    clean, listed = await cancel_own_leftovers(_own_leftover_io(rt), budget_s, when="shutdown")
+    if not clean:
+        remaining, source = ((from_reports(listed), "newest REST listing") if listed is not None else
+                             (from_slots(rt.mm.orders.slots.values()), "the bot's order slots: no REST listing"))
+        rt.may_remain = describe_open_orders(rt.market, remaining, source)
+    return clean
 
 
 async def _cancel_leftovers(rt: Runtime, when: str, *, always_cancel: bool, budget_s: float) -> bool:
@@ -497,11 +510,14 @@ async def _shutdown(rt: Runtime) -> bool:
     """Cancel every order (confirmed over REST), flatten when asked, close the connections.
 
     Returns False when an order may be left open or a requested flatten did not end flat."""
-    log.info("shutting down: cancelling every order on %s", rt.market.symbol)
     clean = False
     try:
-        clean = await _cancel_leftovers(rt, "shutdown", always_cancel=True,
-                                        budget_s=rt.config.safety.shutdown_cancel_budget_sec)
+        if rt.config.safety.cancel_foreign_orders:
+            log.info("shutting down: cancelling every order on %s", rt.market.symbol)
+            clean = await _cancel_leftovers(rt, "shutdown", always_cancel=True,
+                                            budget_s=rt.config.safety.shutdown_cancel_budget_sec)
+        else:
+            clean = await _cancel_own_orders_at_shutdown(rt)
         if rt.recovery is not None and rt.recovery.round_trip_started:
             log.warning("quota recovery may have a round trip open: closing it back to flat")
             clean = await _flatten(rt) and clean  # round trips start flat, so flat is where they end

@@ -48,12 +48,15 @@ def own_live_orders(reports: Sequence[OrderReport], is_own: Callable[[ClientOrde
 
 
 async def cancel_own_leftovers(io: LeftoverIO, budget_s: float, when: str = "start-up",
-                               wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> bool:
-    """Cancel the bot's own open orders on the market; True once none is left (confirmed twice)."""
+                               wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+                               ) -> tuple[bool, list[OrderReport] | None]:
+    """Cancel the bot's own open orders on the market. (True once none is left, confirmed twice; the bot's
+    orders in the newest listing, None when no listing came back)."""
     symbol = io.market.symbol
     deadline = time.monotonic() + budget_s
     cancelled_at: float | None = None
     clean_in_a_row, backoff, foreign_seen = 0, 0.5, -1
+    own: list[OrderReport] | None = None
     while time.monotonic() < deadline:
         listed_at = time.monotonic()  # when the listing was asked for: a slow reply may show an older state
         try:
@@ -72,7 +75,7 @@ async def cancel_own_leftovers(io: LeftoverIO, budget_s: float, when: str = "sta
             clean_in_a_row += 1
             if clean_in_a_row >= 2 and (cancelled_at is None or listed_at - cancelled_at >= io.settle_s):
                 log.info("%s: no open order of this bot on %s (confirmed twice over REST)", when, symbol)
-                return True
+                return True, own
             await asyncio.sleep(LIST_INTERVAL_S)
             continue
         clean_in_a_row = 0
@@ -88,4 +91,4 @@ async def cancel_own_leftovers(io: LeftoverIO, budget_s: float, when: str = "sta
         await asyncio.sleep(backoff)
         backoff = min(backoff * 2, 8.0)
     log.error("%s: orders of this bot may still be open on %s after %.0fs", when, symbol, budget_s)
-    return False
+    return False, own
