@@ -50,4 +50,4 @@ bench: build
 	$(PY) bench/bench_daemon.py
 
 clean:
-	rm -rf build $(VENV) _vol_obi_fast*.so _vol_obi_fast.c
+	rm -rf build $(VENV) lmm/_fast*.so _vol_obi_fast.c

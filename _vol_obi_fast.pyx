@@ -4,6 +4,6 @@
 Each class has a pure-Python twin with the same signature and behaviour (vol_obi.py, orderbook.py);
 tests run one suite against both. The classes live in include files to keep each file to one job.
 """
-include "_model_fast.pxi"
-include "_book_side_fast.pxi"
-include "_lighter_book_fast.pxi"
+include "lmm/model/_model_fast.pxi"
+include "lmm/book/_book_side_fast.pxi"
+include "lmm/book/_lighter_book_fast.pxi"

@@ -13,10 +13,10 @@ import sys
 
 import aiohttp
 
-from lighter_client import open_trading_client
-from market_info import MarketLookupError, fetch_market
-from signing import CROSS_MARGIN, ISOLATED_MARGIN, UpdateLeverage
-from utils import ConfigError, exit_on_config_error, load_config, load_credentials, load_dotenv_file
+from lmm.config.config import ConfigError, exit_on_config_error, load_config, load_credentials, load_dotenv_file
+from lmm.venue.lighter.client import open_trading_client
+from lmm.venue.lighter.market_info import MarketLookupError, fetch_market
+from lmm.venue.lighter.signing import CROSS_MARGIN, ISOLATED_MARGIN, UpdateLeverage
 
 MAX_LEVERAGE = 50
 

@@ -21,9 +21,7 @@ import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING, NoReturn
 
-from logging_config import setup_logging
-from startup_checks import EXIT_BAD_INPUT, EXIT_FATAL, StartupError
-from utils import (
+from lmm.config.config import (
     Config,
     ConfigError,
     Credentials,
@@ -33,9 +31,11 @@ from utils import (
     load_credentials,
     load_dotenv_file,
 )
+from lmm.daemon.startup_checks import EXIT_BAD_INPUT, EXIT_FATAL, StartupError
+from lmm.ops.logging_setup import setup_logging
 
 if TYPE_CHECKING:
-    from metrics import Metrics
+    from lmm.ops.metrics import Metrics
 
 log = logging.getLogger("lighter_mm")
 
@@ -110,7 +110,7 @@ def sim_overrides(config: Config) -> Config:
 
 async def _main(args: argparse.Namespace, config: Config, creds: Credentials | None,
                 metrics: Metrics | None) -> int:
-    from daemon import run_daemon
+    from lmm.daemon.run import run_daemon
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -119,7 +119,7 @@ async def _main(args: argparse.Namespace, config: Config, creds: Credentials | N
     sim = None
     try:
         if creds is None:
-            from sim_mode import start_sim_for_bot
+            from lmm.daemon.sim_mode import start_sim_for_bot
 
             sim, config, creds = await start_sim_for_bot(config, args.symbol, args.sim_seed)
         status = await run_daemon(config, args.symbol, creds, duration=args.duration, stop=stop,
@@ -133,7 +133,7 @@ async def _main(args: argparse.Namespace, config: Config, creds: Credentials | N
 def _start_metrics(port: int | None) -> Metrics | None:
     if port is None:
         return None
-    from metrics import start_metrics_server
+    from lmm.ops.metrics import start_metrics_server
 
     try:
         return start_metrics_server(port)
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         exit_on_config_error(error)
     lock = None
     if creds is not None:
-        from process_lock import acquire_process_lock
+        from lmm.daemon.process_lock import acquire_process_lock
 
         try:  # before anything reaches the venue: a second process must not even cancel the first one's orders
             lock = acquire_process_lock(config.endpoints.lighter_base_url, creds.account_index,

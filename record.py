@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from utils import ConfigError, exit_on_config_error, load_config
+from lmm.config.config import ConfigError, exit_on_config_error, load_config
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

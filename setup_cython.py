@@ -13,7 +13,7 @@ if os.environ.get("LIGHTER_MM_MARCH_NATIVE") == "1":
     compile_args.append("-march=native")
 
 extension = Extension(
-    "_vol_obi_fast",
+    "lmm._fast",
     sources=["_vol_obi_fast.pyx"],
     extra_compile_args=compile_args,
 )

@@ -22,9 +22,9 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from binance_book import BinanceDepthSync, DepthEvent, DepthSnapshot
-from binance_obi import decode_depth_frame
-from orderbook import LighterBook, default_side_factory
+from lmm.book.binance_depth import BinanceDepthSync, DepthEvent, DepthSnapshot
+from lmm.book.lighter_book import LighterBook, default_side_factory
+from lmm.venue.binance.obi_feed import decode_depth_frame
 
 try:
     import orjson

@@ -33,12 +33,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from book_side import PyBookSide
-from orderbook import BookEvent, LighterBook
-from vol_obi import PyRollingStats, PyVolObiCalculator
+from lmm.book.book_side import PyBookSide
+from lmm.book.lighter_book import BookEvent, LighterBook
+from lmm.model.vol_obi import PyRollingStats, PyVolObiCalculator
 
 try:
-    import _vol_obi_fast
+    import lmm._fast as _vol_obi_fast
 except ImportError:
     sys.exit("bench_hotpath: _vol_obi_fast is not built; run: .venv/bin/python setup_cython.py build_ext --inplace")
 

@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 
-import daemon  # noqa: E402
-from utils import Config, Credentials, load_config  # noqa: E402
+import lmm.daemon.run as daemon  # noqa: E402
+from lmm.config.config import Config, Credentials, load_config  # noqa: E402
 
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

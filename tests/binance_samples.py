@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from binance_book import DepthEvent, DepthSnapshot
+from lmm.book.binance_depth import DepthEvent, DepthSnapshot
 
 
 def ev(first: int, final: int, prev: int, bids: Sequence[tuple[str, str]] = (),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-import vol_obi
+import lmm.model.vol_obi as vol_obi
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ PYTHON_IMPL = ModelImpl("python", vol_obi.PyRollingStats, vol_obi.PyVolObiCalcul
 
 def _load_cython() -> tuple[ModelImpl | None, str]:
     try:
-        import _vol_obi_fast
+        import lmm._fast as _vol_obi_fast
     except ImportError as exc:
         return None, f"Cython extension _vol_obi_fast not built ({exc}); run setup_cython.py build_ext --inplace"
     missing = [name for name in ("RollingStats", "VolObiCalculator") if not hasattr(_vol_obi_fast, name)]

@@ -1,6 +1,6 @@
 """Account state from the reference's payload shapes (lighter-api §5.7, §6.6)."""
-from account import AccountState
-from order_state import Side
+from lmm.core.account import AccountState
+from lmm.core.order_state import Side
 
 ME = 1234
 

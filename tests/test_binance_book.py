@@ -17,10 +17,11 @@ from binance_samples import (
     ev,
 )
 
-from binance_book import BinanceDepthSync, DepthSnapshot, SyncAction
-from binance_market import BinanceMarket, binance_symbol, market_for
-from binance_obi import decode_depth_frame
-from binance_snapshot import (
+from lmm.book.binance_depth import BinanceDepthSync, DepthSnapshot, SyncAction
+from lmm.book.book_side import PyBookSide
+from lmm.venue.binance.market import BinanceMarket, binance_symbol, market_for
+from lmm.venue.binance.obi_feed import decode_depth_frame
+from lmm.venue.binance.snapshot import (
     PacerSettings,
     SnapshotError,
     SnapshotPacer,
@@ -29,8 +30,7 @@ from binance_snapshot import (
     grid_decimals,
     market_from_exchange_info,
 )
-from book_side import PyBookSide
-from reconnect import BackoffPolicy
+from lmm.venue.ws.backoff import BackoffPolicy
 
 
 def new_sync() -> BinanceDepthSync:

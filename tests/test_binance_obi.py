@@ -13,14 +13,14 @@ from aiohttp import web
 from binance_samples import EXPECTED_ASKS, EXPECTED_BIDS, FRAME1, FRAME2, FRAME3, FRAME4, SNAPSHOT, ev
 from ws_support import Running
 
-from binance_book import DepthEvent, DepthSnapshot
-from binance_market import BinanceMarket
-from binance_obi import BinanceFeedSettings, BinanceObiFeed
-from binance_snapshot import PacerSettings
-from book_side import PyBookSide, parse_scaled
-from reconnect import BackoffPolicy
-from sampler import run_fixed_clock
-from vol_obi import PyRollingStats
+from lmm.book.binance_depth import DepthEvent, DepthSnapshot
+from lmm.book.book_side import PyBookSide, parse_scaled
+from lmm.daemon.sampler import run_fixed_clock
+from lmm.model.vol_obi import PyRollingStats
+from lmm.venue.binance.market import BinanceMarket
+from lmm.venue.binance.obi_feed import BinanceFeedSettings, BinanceObiFeed
+from lmm.venue.binance.snapshot import PacerSettings
+from lmm.venue.ws.backoff import BackoffPolicy
 
 # ---- OBI sampling and alpha (no sockets: the sync is fed directly) ----------------------------------------
 
@@ -282,7 +282,7 @@ async def test_reconnect_backoff_back_at_base_once_depth_events_flow(binance: Sc
 
 
 def test_settings_from_config(tmp_path: Any) -> None:
-    from utils import load_config
+    from lmm.config.config import load_config
 
     path = tmp_path / "config.json"
     path.write_text("{}")
@@ -403,7 +403,7 @@ async def test_sim_book_equals_truth_after_sync_and_after_each_fault(venue: Any)
 async def test_sim_exchange_info_gives_the_grid(venue: Any) -> None:
     import aiohttp
 
-    from binance_snapshot import fetch_market
+    from lmm.venue.binance.snapshot import fetch_market
 
     async with aiohttp.ClientSession() as session:
         assert await fetch_market(session, venue.binance_rest_url, "btcusdt") == BTC

@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from book_freshness import (
+from lmm.book.lighter_book import LighterBook
+from lmm.config.config import load_config
+from lmm.core.book_freshness import (
     BookCadence,
     BookFreshness,
     SilenceParams,
@@ -17,16 +19,14 @@ from book_freshness import (
     held_targets,
     silence_thresholds,
 )
-from bot import MarketMaker, build_model
-from ids import ClientOrderIndex, OrderIndex
-from market_info import MarketInfo
-from order_diff import CancelOp, DiffParams, diff_orders
-from order_state import Side, SlotState
-from orderbook import LighterBook
-from orders import OrderSlot, initial_slots
-from quoting import QuoteLevel, TargetQuotes
-from signing import CancelOrder, CreateOrder, ModifyOrder
-from utils import load_config
+from lmm.core.ids import ClientOrderIndex, OrderIndex
+from lmm.core.market_maker import MarketMaker, build_model
+from lmm.core.order_diff import CancelOp, DiffParams, diff_orders
+from lmm.core.order_state import Side, SlotState
+from lmm.core.orders import OrderSlot, initial_slots
+from lmm.core.quoting import QuoteLevel, TargetQuotes
+from lmm.venue.lighter.market_info import MarketInfo
+from lmm.venue.lighter.signing import CancelOrder, CreateOrder, ModifyOrder
 
 MS = 1_000_000
 SEC = 1_000_000_000

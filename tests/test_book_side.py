@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import book_side
-from book_side import EMPTY_TICK, PyBookSide
+import lmm.book.book_side as book_side
+from lmm.book.book_side import EMPTY_TICK, PyBookSide
 
 try:
-    import _vol_obi_fast
+    import lmm._fast as _vol_obi_fast
 
     HAVE_FAST = hasattr(_vol_obi_fast, "CBookSide")
 except ImportError:

@@ -1,9 +1,9 @@
 """MarketMaker._within_limit: a side is quoted only if its worst case (every order of the side filled)
 stays within the dynamic limit, counting resting and in-flight orders (pure)."""
-from bot import MarketMaker, build_model
-from market_info import MarketInfo
-from quoting import QuoteLevel, TargetQuotes
-from utils import load_config
+from lmm.config.config import load_config
+from lmm.core.market_maker import MarketMaker, build_model
+from lmm.core.quoting import QuoteLevel, TargetQuotes
+from lmm.venue.lighter.market_info import MarketInfo
 
 BTC = MarketInfo(1, "BTC", 1, 5, 20, 10_000_000)
 MID_TICK = 1_000_000.0  # $100,000: 100 lots = $100
@@ -47,8 +47,8 @@ def test_nothing_fits_means_no_quote_and_unknown_limit_passes_through():
 
 
 def test_silent_book_blocks_quoting():
-    from book_freshness import BookCadence
-    from orderbook import LighterBook
+    from lmm.book.lighter_book import LighterBook
+    from lmm.core.book_freshness import BookCadence
 
     mm = make(0)
     mm.account.position_known = True

@@ -20,14 +20,14 @@ from test_exec_support import (
     wait_until,
 )
 
-import daemon
-from flatten import FlattenParams, flatten_position, ioc_close_price
-from ids import ClientOrderIndexAllocator
-from pacing import Pacer
-from quota_recovery import QuotaRecoveryRunner, RecoveryInputs
-from quoting import max_position_usd
-from risk_quota_recovery import Leg, RecoveryOrder, RecoveryParams
-from signing import TIF_IOC, CreateOrder, UpdateLeverage
+import lmm.daemon.run as daemon
+from lmm.core.ids import ClientOrderIndexAllocator
+from lmm.core.pacing import Pacer
+from lmm.core.quota_recovery_plan import Leg, RecoveryOrder, RecoveryParams
+from lmm.core.quoting import max_position_usd
+from lmm.daemon.flatten import FlattenParams, flatten_position, ioc_close_price
+from lmm.daemon.quota_recovery import QuotaRecoveryRunner, RecoveryInputs
+from lmm.venue.lighter.signing import TIF_IOC, CreateOrder, UpdateLeverage
 from sim.testing import SimHandle, start_simulator
 
 pytestmark = pytest.mark.timeout(120)

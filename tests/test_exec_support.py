@@ -17,12 +17,12 @@ from typing import Any
 
 import aiohttp
 
-import daemon
-from market_info import MarketInfo, fetch_market
-from signing import Signer
+import lmm.daemon.run as daemon
+from lmm.config.config import Config, Credentials, load_config
+from lmm.venue.lighter.market_info import MarketInfo, fetch_market
+from lmm.venue.lighter.signing import Signer
+from lmm.venue.lighter.tx_sender import NonceKeeper, RestTransport, Transport, TxSender, WsTxTransport
 from sim.testing import SimAccount, SimHandle
-from tx_sender import NonceKeeper, RestTransport, Transport, TxSender, WsTxTransport
-from utils import Config, Credentials, load_config
 
 WAIT_S = 20.0
 BTC = 1

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from test_exec_support import BTC, bot_config, running_bot, sim_account, sim_orders, started_runtime, wait_until
 
-from order_state import Side, SlotState
+from lmm.core.order_state import Side, SlotState
 from sim.engine_views import Event, TradeEvent
 from sim.market_params import BTC_INSTRUMENT, ETH_INSTRUMENT
 from sim.testing import SimHandle, start_simulator

@@ -1,13 +1,13 @@
 """OrderManager: targets -> intents, slot bookkeeping, result settlement (pure)."""
-from execution import OrderManager
-from ids import ClientOrderIndex, ClientOrderIndexAllocator, OrderIndex
-from market_info import MarketInfo
-from order_diff import DiffParams
-from order_state import Side, SlotState
-from orders import OrderReport
-from quoting import QuoteLevel, TargetQuotes
-from signing import TIF_POST_ONLY, CancelOrder, CreateOrder, ModifyOrder
-from tx_sender import Outcome, SendResult
+from lmm.core.execution import OrderManager
+from lmm.core.ids import ClientOrderIndex, ClientOrderIndexAllocator, OrderIndex
+from lmm.core.order_diff import DiffParams
+from lmm.core.order_state import Side, SlotState
+from lmm.core.orders import OrderReport
+from lmm.core.quoting import QuoteLevel, TargetQuotes
+from lmm.venue.lighter.market_info import MarketInfo
+from lmm.venue.lighter.signing import TIF_POST_ONLY, CancelOrder, CreateOrder, ModifyOrder
+from lmm.venue.lighter.tx_sender import Outcome, SendResult
 
 BTC = MarketInfo(1, "BTC", 1, 5, 20, 10_000_000)
 NOW_MS = 1_780_000_000_000

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from test_exec_support import bot_config, credentials, sim_orders, started_runtime, wait_until
 
-import daemon
-from bot import SEC, MarketMaker
-from order_state import Side, SlotState
-from quoting import QuoteLevel, TargetQuotes
-from signing import CancelOrder, CreateOrder
+import lmm.daemon.run as daemon
+from lmm.core.market_maker import SEC, MarketMaker
+from lmm.core.order_state import Side, SlotState
+from lmm.core.quoting import QuoteLevel, TargetQuotes
+from lmm.venue.lighter.signing import CancelOrder, CreateOrder
+from lmm.venue.lighter.tx_sender import Outcome
 from sim.testing import SimHandle, start_simulator
-from tx_sender import Outcome
 
 pytestmark = pytest.mark.timeout(120)
 

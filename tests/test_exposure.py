@@ -9,19 +9,19 @@ from dataclasses import replace
 
 import pytest
 
-from account import AccountState
-from bot import MarketMaker, build_model
-from execution import ORPHAN_CANCEL_RETRY_NS, OrderManager
-from exposure import side_exposure, within_limit, worst_position_lots
-from ids import ClientOrderIndex, ClientOrderIndexAllocator, OrderIndex
-from market_info import MarketInfo
-from order_diff import CancelOp, CancelReason, CreateOp, DiffParams, diff_orders
-from order_state import Side, SlotState
-from orders import OrderReport, OrderSlot, fill_delta, slot_exposure_lots
-from quoting import CapitalSnapshot, MarketRules, QuoteLevel, QuotingParams, TargetQuotes, position_limit_usd
-from signing import CancelOrder, CreateOrder
-from tx_sender import Outcome, SendResult
-from utils import load_config
+from lmm.config.config import load_config
+from lmm.core.account import AccountState
+from lmm.core.execution import ORPHAN_CANCEL_RETRY_NS, OrderManager
+from lmm.core.exposure import side_exposure, within_limit, worst_position_lots
+from lmm.core.ids import ClientOrderIndex, ClientOrderIndexAllocator, OrderIndex
+from lmm.core.market_maker import MarketMaker, build_model
+from lmm.core.order_diff import CancelOp, CancelReason, CreateOp, DiffParams, diff_orders
+from lmm.core.order_state import Side, SlotState
+from lmm.core.orders import OrderReport, OrderSlot, fill_delta, slot_exposure_lots
+from lmm.core.quoting import CapitalSnapshot, MarketRules, QuoteLevel, QuotingParams, TargetQuotes, position_limit_usd
+from lmm.venue.lighter.market_info import MarketInfo
+from lmm.venue.lighter.signing import CancelOrder, CreateOrder
+from lmm.venue.lighter.tx_sender import Outcome, SendResult
 
 BTC = MarketInfo(1, "BTC", 1, 5, 20, 10_000_000)
 RULES = MarketRules(1, 5, 20, 10.0)

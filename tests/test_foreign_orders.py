@@ -21,17 +21,17 @@ from test_exec_support import (
     wait_until,
 )
 
-import bot
-from bot import MarketMaker, build_model
-from ids import EPOCH_MS, LANES, ClientOrderIndex, ClientOrderIndexAllocator, OrderIndex
-from market_info import MarketInfo
-from order_state import Side
-from orders import OrderReport
-from risk_reconcile import reconcile_orders
-from signing import CancelOrder, CreateOrder
+import lmm.core.market_maker as bot
+from lmm.config.config import load_config
+from lmm.core.ids import EPOCH_MS, LANES, ClientOrderIndex, ClientOrderIndexAllocator, OrderIndex
+from lmm.core.market_maker import MarketMaker, build_model
+from lmm.core.order_state import Side
+from lmm.core.orders import OrderReport
+from lmm.core.reconcile import reconcile_orders
+from lmm.daemon.startup_orders import own_live_orders
+from lmm.venue.lighter.market_info import MarketInfo
+from lmm.venue.lighter.signing import CancelOrder, CreateOrder
 from sim.testing import SimAccount, SimHandle, start_simulator
-from startup_orders import own_live_orders
-from utils import load_config
 
 pytestmark = pytest.mark.timeout(180)
 NOW_MS = 1_780_000_000_000  # 2026-05-28

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import random
 
-from ids import ClientOrderIndex, OrderIndex
-from leftovers import (
+from lmm.core.ids import ClientOrderIndex, OrderIndex
+from lmm.core.leftovers import (
     CANCEL_ALL_BACKOFF,
     OpenOrder,
     cancel_all_backoff,
@@ -12,9 +12,9 @@ from leftovers import (
     from_reports,
     from_slots,
 )
-from market_info import MarketInfo
-from order_state import Side, SlotState
-from orders import OrderReport, OrderSlot
+from lmm.core.order_state import Side, SlotState
+from lmm.core.orders import OrderReport, OrderSlot
+from lmm.venue.lighter.market_info import MarketInfo
 
 BTC = MarketInfo(market_id=1, symbol="BTC", price_decimals=1, size_decimals=5, min_base_lots=20,
                  min_quote_micro_usd=10_000_000)

@@ -6,14 +6,14 @@ import time
 import aiohttp
 import pytest
 
-from account import AccountState
-from book_side import parse_scaled
-from lighter_feed import LighterFeed
-from market_info import fetch_market
-from orderbook_sanity import SanityChecker
+from lmm.book.book_side import parse_scaled
+from lmm.core.account import AccountState
+from lmm.model.vol_obi import PyVolObiCalculator
+from lmm.venue.lighter.book_sanity import SanityChecker
+from lmm.venue.lighter.feed import LighterFeed
+from lmm.venue.lighter.market_info import fetch_market
+from lmm.venue.ws.manager import LighterWsManager, WsSettings
 from sim.testing import start_simulator
-from vol_obi import PyVolObiCalculator
-from ws_manager import LighterWsManager, WsSettings
 
 DEADLINE_S = 20.0
 
@@ -139,7 +139,7 @@ async def test_account_channels_feed_account_state(sim):
                                       api_private_keys={account.api_key_index: account.private_key})
 
         async def token():
-            from ws_manager import AuthToken
+            from lmm.venue.ws.manager import AuthToken
 
             value, err = signer.create_auth_token_with_expiry(3600, api_key_index=account.api_key_index)
             assert err is None

@@ -3,7 +3,7 @@ import io
 import logging
 import logging.handlers
 
-from logging_config import RedactingFilter, setup_logging
+from lmm.ops.logging_setup import RedactingFilter, setup_logging
 
 SECRET = "0x" + "5f" * 40
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from loop_lag import LoopLagMonitor
+from lmm.ops.loop_lag import LoopLagMonitor
 
 
 async def test_a_blocked_loop_shows_as_lag() -> None:

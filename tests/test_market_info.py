@@ -1,7 +1,7 @@
 """Market metadata parsing (lighter-api §5.5 shapes)."""
 import pytest
 
-from market_info import MarketLookupError, parse_market, select_market
+from lmm.venue.lighter.market_info import MarketLookupError, parse_market, select_market
 
 ETH = {"symbol": "ETH", "market_id": 0, "market_type": "perp", "status": "active", "min_base_amount": "0.0050",
        "min_quote_amount": "10.000000", "supported_size_decimals": 4, "supported_price_decimals": 2,

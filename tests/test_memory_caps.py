@@ -14,15 +14,15 @@ import pytest
 from websockets.asyncio.server import serve
 from ws_support import FakeLighter, InstantSleep, Recorder, Running, make_manager, wait_until
 
-import account
-import ws_connection
-from account import AccountState
-from bot import TICK_TO_ORDER_KEPT, BotStats
-from logging_config import BoundedQueueHandler
-from loop_lag import LoopLagMonitor
-from sample_window import SampleWindow
-from signing import CancelOrder
-from tx_sender import LAST_CODES_KEPT, SEND_LATENCIES_KEPT, Outcome, Reply, SenderStats, TxSender
+import lmm.core.account as account
+import lmm.venue.ws.connection as ws_connection
+from lmm.core.account import AccountState
+from lmm.core.market_maker import TICK_TO_ORDER_KEPT, BotStats
+from lmm.ops.logging_setup import BoundedQueueHandler
+from lmm.ops.loop_lag import LoopLagMonitor
+from lmm.ops.sample_window import SampleWindow
+from lmm.venue.lighter.signing import CancelOrder
+from lmm.venue.lighter.tx_sender import LAST_CODES_KEPT, SEND_LATENCIES_KEPT, Outcome, Reply, SenderStats, TxSender
 
 
 def nearest_rank(values: list[float], q: float) -> float:

@@ -3,7 +3,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tx_sender import NonceKeeper
+from lmm.venue.lighter.tx_sender import NonceKeeper
 
 
 @pytest.fixture

@@ -14,12 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import orderbook
-from book_side import EMPTY_TICK, PyBookSide
-from orderbook import BookEvent, BookTop, LighterBook, band_edges
+import lmm.book.lighter_book as orderbook
+from lmm.book.book_side import EMPTY_TICK, PyBookSide
+from lmm.book.lighter_book import BookEvent, BookTop, LighterBook, band_edges
 
 try:
-    from _vol_obi_fast import CBookSide
+    from lmm._fast import CBookSide
 except ImportError:
     CBookSide = None
 
@@ -440,7 +440,7 @@ DEPTHS = (0.025, Fraction(1, 3), "0.5", 0.0001)
 
 @needs_fast
 def test_cython_sides_run_on_the_c_core():
-    import _vol_obi_fast
+    import lmm._fast as _vol_obi_fast
 
     assert isinstance(LighterBook(0, 2, 4, side_factory=CBookSide).core, _vol_obi_fast.CLighterBookCore)
     assert isinstance(LighterBook(0, 2, 4, side_factory=PyBookSide).core, orderbook.PyLighterBookCore)

@@ -1,6 +1,6 @@
 """The WS-vs-REST top-of-book comparison (pure part)."""
-from book_side import EMPTY_TICK
-from orderbook_sanity import compare_top, rest_best_ticks
+from lmm.book.book_side import EMPTY_TICK
+from lmm.venue.lighter.book_sanity import compare_top, rest_best_ticks
 
 
 def test_equal_tops_pass():

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ids import (
+from lmm.core.ids import (
     EPOCH_MS,
     LANES,
     MAX_CLIENT_ORDER_INDEX,
@@ -16,7 +16,7 @@ from ids import (
     ClientOrderIndexAllocator,
     OrderIndex,
 )
-from order_diff import (
+from lmm.core.order_diff import (
     CancelOp,
     CancelReason,
     CreateOp,
@@ -27,7 +27,7 @@ from order_diff import (
     quota_multiplier,
     requote_threshold_warning,
 )
-from order_state import (
+from lmm.core.order_state import (
     TRANSITIONS,
     IllegalTransition,
     Side,
@@ -38,7 +38,7 @@ from order_state import (
     is_live_status,
     next_state,
 )
-from orders import (
+from lmm.core.orders import (
     OrderReport,
     OrderSlot,
     check_timeout,
@@ -53,7 +53,7 @@ from orders import (
     on_sent_create,
     on_sent_modify,
 )
-from quoting import QuoteLevel, TargetQuotes
+from lmm.core.quoting import QuoteLevel, TargetQuotes
 
 T0_MS = 1_780_000_000_000  # 2026
 SEC = 10**9

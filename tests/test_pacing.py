@@ -1,8 +1,8 @@
 """Pacing and reply classification: pure decisions."""
 import pytest
 
-from pacing import FREE_SLOT_SECONDS, UNLIMITED, Pacer, quota_pacing_multiplier
-from tx_sender import Outcome, classify_reply
+from lmm.core.pacing import FREE_SLOT_SECONDS, UNLIMITED, Pacer, quota_pacing_multiplier
+from lmm.venue.lighter.tx_sender import Outcome, classify_reply
 
 
 @pytest.mark.parametrize(("quota", "mult"), [(None, 1.0), (10_000, 1.0), (500, 1.0), (499, 1.5), (50, 1.5),

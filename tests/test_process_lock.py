@@ -9,7 +9,7 @@ from pathlib import Path
 
 from e2e_support import wait_for
 
-from process_lock import acquire_process_lock, lock_path, venue_name
+from lmm.daemon.process_lock import acquire_process_lock, lock_path, venue_name
 
 ROOT = Path(__file__).resolve().parent.parent
 VENUE = "http://127.0.0.1:8101"
@@ -20,8 +20,8 @@ TAKER = """
 import sys, time
 from pathlib import Path
 sys.path.insert(0, {root!r})
-from process_lock import acquire_process_lock
-from startup_checks import StartupError
+from lmm.daemon.process_lock import acquire_process_lock
+from lmm.daemon.startup_checks import StartupError
 venue, account, key, market, lock_dir, mode = sys.argv[1:]
 try:
     lock = acquire_process_lock(venue, int(account), int(key), market, lock_dir=Path(lock_dir))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quoting import (
+from lmm.core.quoting import (
     CapitalSnapshot,
     MarketRules,
     QuoteLevel,
@@ -240,10 +240,10 @@ def test_invalid_params_rejected():
 
 
 def test_params_from_shipped_config_defaults():
-    from order_diff import DiffParams
-    from risk import BreakerParams
-    from risk_quota_recovery import RecoveryParams
-    from utils import load_config
+    from lmm.config.config import load_config
+    from lmm.core.order_diff import DiffParams
+    from lmm.core.quota_recovery_plan import RecoveryParams
+    from lmm.core.risk import BreakerParams
 
     config = load_config(env={})
     assert QuotingParams.from_config(config) == QuotingParams()

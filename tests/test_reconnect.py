@@ -11,7 +11,7 @@ import pytest
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidStatus, InvalidURI
 from websockets.http11 import Response
 
-from reconnect import (
+from lmm.venue.ws.backoff import (
     Backoff,
     BackoffPolicy,
     ServerShutdown,
@@ -20,7 +20,7 @@ from reconnect import (
     classify,
     connection_was_healthy,
 )
-from ws_connection import ConnectionSettings, ReconnectingWebSocket
+from lmm.venue.ws.connection import ConnectionSettings, ReconnectingWebSocket
 
 
 def _invalid_status(code: int) -> InvalidStatus:

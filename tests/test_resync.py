@@ -2,10 +2,10 @@
 index, and what the lookup's answers do to the slots."""
 from __future__ import annotations
 
-from ids import ClientOrderIndex, OrderIndex
-from order_state import Side, SlotState
-from orders import OrderReport, OrderSlot, initial_slots
-from risk_reconcile import lookup_client_indexes, resolve_after_gap
+from lmm.core.ids import ClientOrderIndex, OrderIndex
+from lmm.core.order_state import Side, SlotState
+from lmm.core.orders import OrderReport, OrderSlot, initial_slots
+from lmm.core.reconcile import lookup_client_indexes, resolve_after_gap
 
 SEC = 10**9
 SETTLE = 2 * SEC

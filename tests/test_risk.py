@@ -6,20 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from ids import ClientOrderIndex, OrderIndex
-from order_state import Side, SlotState
-from orders import OrderReport, OrderSlot, initial_slots, on_order_report
-from quoting import MarketRules
-from risk import (
-    BackoffParams,
-    BreakerParams,
-    CircuitBreaker,
-    ErrorKind,
-    RateLimitBackoff,
-    classify_error,
-    stuck_slots,
-)
-from risk_quota_recovery import (
+from lmm.core.ids import ClientOrderIndex, OrderIndex
+from lmm.core.order_state import Side, SlotState
+from lmm.core.orders import OrderReport, OrderSlot, initial_slots, on_order_report
+from lmm.core.quota_recovery_plan import (
     Leg,
     RecoveryIdle,
     RecoveryMarket,
@@ -29,7 +19,17 @@ from risk_quota_recovery import (
     plan_quota_recovery,
     record_cost,
 )
-from risk_reconcile import MismatchDebouncer, ReconcileResult, poll_interval_ns, reconcile_orders
+from lmm.core.quoting import MarketRules
+from lmm.core.reconcile import MismatchDebouncer, ReconcileResult, poll_interval_ns, reconcile_orders
+from lmm.core.risk import (
+    BackoffParams,
+    BreakerParams,
+    CircuitBreaker,
+    ErrorKind,
+    RateLimitBackoff,
+    classify_error,
+    stuck_slots,
+)
 
 SEC = 10**9
 

@@ -3,8 +3,8 @@ import asyncio
 
 import pytest
 
-from sampler import ModelSampler, run_fixed_clock
-from vol_obi import PyVolObiCalculator
+from lmm.daemon.sampler import ModelSampler, run_fixed_clock
+from lmm.model.vol_obi import PyVolObiCalculator
 
 STEP = 100_000_000
 

@@ -11,8 +11,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from startup_checks import EXIT_BAD_INPUT, EXIT_VENUE_UNREACHABLE, StartupError, check_venue
-from utils import Credentials
+from lmm.config.config import Credentials
+from lmm.daemon.startup_checks import EXIT_BAD_INPUT, EXIT_VENUE_UNREACHABLE, StartupError, check_venue
 
 PUBLIC = "ab" * 40
 CREDS = Credentials("0x" + "11" * 40, "0x" + PUBLIC.upper(), 25, 7)

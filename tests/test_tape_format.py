@@ -25,7 +25,7 @@ from tape_samples import (
     TRADE,
 )
 
-import book_side
+import lmm.book.book_side as book_side
 from lmm.venue.tape import decode, files
 from lmm.venue.tape import schema as s
 from lmm.venue.tape.manifest import read_manifest

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from tape_samples import FRAME1, FRAME2, FRAME3, FRAME4, LIGHTER_SNAPSHOT, LIGHTER_UPDATE, LIGHTER_UPDATE_GAP
 
-from binance_market import KNOWN_MARKETS
+from lmm.venue.binance.market import KNOWN_MARKETS
 from lmm.venue.tape import schema as s
 from lmm.venue.tape.binance_recorder import BinanceRecorder, BinanceRecorderSettings
 from lmm.venue.tape.integrity import check_tape
@@ -22,7 +22,7 @@ from lmm.venue.tape.lighter_recorder import LighterRecorder, LighterRecorderSett
 from lmm.venue.tape.manifest import SymbolInfo, read_manifest
 from lmm.venue.tape.reader import open_tape
 from lmm.venue.tape.writer import TapeWriter
-from reconnect import WatchdogTimeout
+from lmm.venue.ws.backoff import WatchdogTimeout
 from sim.testing import start_simulator
 
 ROOT = Path(__file__).resolve().parents[1]

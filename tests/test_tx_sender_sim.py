@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from test_exec_support import exchange_nonce, open_trader, sim_orders, wait_until
 
-from signing import CancelOrder, CreateOrder, ModifyOrder
+from lmm.venue.lighter.signing import CancelOrder, CreateOrder, ModifyOrder
+from lmm.venue.lighter.tx_sender import Outcome
 from sim.testing import SimHandle, start_simulator
-from tx_sender import Outcome
 
 pytestmark = pytest.mark.timeout(120)
 

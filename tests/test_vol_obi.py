@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from model_impls import IMPL_PARAMS, PYTHON_IMPL, ModelImpl
 
-import vol_obi
+import lmm.model.vol_obi as vol_obi
 
 STEP = 100_000_000
 SECOND = 1_000_000_000
@@ -381,8 +381,8 @@ def _implementation_in_subprocess(env_value: str | None) -> str:
     env = {k: v for k, v in os.environ.items() if k != vol_obi.PURE_PYTHON_ENV}
     if env_value is not None:
         env[vol_obi.PURE_PYTHON_ENV] = env_value
-    code = "import vol_obi; print(vol_obi.IMPLEMENTATION); print(vol_obi.describe_implementation())"
-    out = subprocess.run([sys.executable, "-c", code], cwd=Path(vol_obi.__file__).parent, env=env,
+    code = "import lmm.model.vol_obi as m; print(m.IMPLEMENTATION); print(m.describe_implementation())"
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent, env=env,
                          capture_output=True, text=True, timeout=60, check=True)
     return out.stdout
 
@@ -395,7 +395,7 @@ def test_environment_variable_forces_the_pure_python_core() -> None:
 
 def test_default_core_is_the_extension_when_it_is_built() -> None:
     try:
-        from _vol_obi_fast import CBookSide, RollingStats, VolObiCalculator  # noqa: F401
+        from lmm._fast import CBookSide, RollingStats, VolObiCalculator  # noqa: F401
         expected = "cython"
     except ImportError:
         expected = "python"

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from signing import WorkerThread
+from lmm.venue.lighter.signing import WorkerThread
 
 pytestmark = pytest.mark.timeout(60)
 

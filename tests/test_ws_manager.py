@@ -23,13 +23,13 @@ from ws_support import (
     wait_until,
 )
 
-from reconnect import Backoff, BackoffPolicy, FatalConnectionError
-from ws_channels import reply_channel_key
-from ws_manager import AuthToken, WsSettings
+from lmm.venue.ws.backoff import Backoff, BackoffPolicy, FatalConnectionError
+from lmm.venue.ws.channels import reply_channel_key
+from lmm.venue.ws.manager import AuthToken, WsSettings
 
 
 def test_ws_settings_from_config(tmp_path: Any) -> None:
-    from utils import load_config
+    from lmm.config.config import load_config
 
     path = tmp_path / "config.json"
     path.write_text('{"websocket": {"recv_timeout": 12.5}}')
@@ -437,7 +437,7 @@ def lighter_venue() -> Any:
 
 
 async def test_sim_book_survives_dropped_connections_and_nonce_gaps(lighter_venue: Any) -> None:
-    from orderbook import LighterBook
+    from lmm.book.lighter_book import LighterBook
     from sim.markets import BTC
 
     book = LighterBook(BTC.market_id, BTC.price_decimals, BTC.size_decimals)

@@ -14,7 +14,7 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from ws_manager import LighterWsManager, WsSettings
+from lmm.venue.ws.manager import LighterWsManager, WsSettings
 
 WAIT_S = 15.0
 

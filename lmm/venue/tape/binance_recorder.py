@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 import aiohttp
 import msgspec
 
-from binance_book import BinanceDepthSync, SyncAction
-from binance_market import BinanceMarket
-from binance_obi import decode_depth_frame
-from binance_snapshot import PacerSettings, SnapshotError, SnapshotPacer, decode_snapshot
+from lmm.book.binance_depth import BinanceDepthSync, SyncAction
+from lmm.venue.binance.market import BinanceMarket
+from lmm.venue.binance.obi_feed import decode_depth_frame
+from lmm.venue.binance.snapshot import PacerSettings, SnapshotError, SnapshotPacer, decode_snapshot
 from lmm.venue.tape import schema as s
 from lmm.venue.tape.writer import StreamBuffer, TapeWriter
-from reconnect import WatchdogTimeout
-from ws_connection import Frames
+from lmm.venue.ws.backoff import WatchdogTimeout
+from lmm.venue.ws.connection import Frames
 
 _STREAM_PREFIX = '{"stream":"'
 

@@ -23,10 +23,10 @@ from typing import Any
 
 import msgspec
 
-from binance_book import BinanceDepthSync, DepthEvent, DepthSnapshot, SyncAction
+from lmm.book.binance_depth import BinanceDepthSync, DepthEvent, DepthSnapshot, SyncAction
+from lmm.book.lighter_book import BookEvent, LighterBook
 from lmm.venue.tape import schema as s
 from lmm.venue.tape.reader import Tape
-from orderbook import BookEvent, LighterBook
 
 _decode = msgspec.json.Decoder().decode
 DEFAULT_SNAPSHOT_LIMIT = 1000  # when a snapshot's requested limit was not recorded

@@ -27,17 +27,17 @@ from pathlib import Path
 
 import aiohttp
 
-from binance_obi import BinanceFeedSettings
-from binance_snapshot import fetch_market as fetch_binance_market
+from lmm.config.config import Config
+from lmm.venue.binance.obi_feed import BinanceFeedSettings
+from lmm.venue.binance.snapshot import fetch_market as fetch_binance_market
+from lmm.venue.lighter.market_info import fetch_market
 from lmm.venue.tape import schema as s
 from lmm.venue.tape.binance_recorder import BinanceRecorder, BinanceRecorderSettings
 from lmm.venue.tape.lighter_recorder import LighterRecorder, LighterRecorderSettings
 from lmm.venue.tape.manifest import SymbolInfo
 from lmm.venue.tape.writer import TapeWriter, WriterSettings
-from market_info import fetch_market
-from reconnect import BackoffPolicy
-from utils import Config
-from ws_connection import ConnectionSettings, ReconnectingWebSocket, connect
+from lmm.venue.ws.backoff import BackoffPolicy
+from lmm.venue.ws.connection import ConnectionSettings, ReconnectingWebSocket, connect
 
 log = logging.getLogger("lighter_mm.record")
 
@@ -68,7 +68,7 @@ async def _binance_market(config: Config, symbol: str, session: aiohttp.ClientSe
     try:
         return BinanceFeedSettings.from_config(config, symbol)
     except ValueError:  # a perp outside binance_market.KNOWN_MARKETS: its grid from exchangeInfo
-        from binance_market import binance_symbol
+        from lmm.venue.binance.market import binance_symbol
 
         name = binance_symbol(symbol, config.alpha.binance_symbol)
         assert name is not None
@@ -95,7 +95,7 @@ async def record(config: Config, options: RecordOptions, stop: asyncio.Event | N
     sim = None
     mode = "live"
     if options.sim:
-        from sim_mode import start_sim_for_bot
+        from lmm.daemon.sim_mode import start_sim_for_bot
 
         sim, config, _ = await start_sim_for_bot(config, options.symbol, options.sim_seed)
         mode = "sim"

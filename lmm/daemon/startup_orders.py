@@ -1,0 +1,94 @@
+"""Start-up with ``safety.cancel_foreign_orders`` false: cancel only the orders this bot placed.
+
+Rules:
+- An order is the bot's when its client order index has the shape of the bot's allocator (its lane for this
+  market and a clock-derived counter: ``ids.ClientOrderIndexAllocator.issued``); every other order of the
+  market is left alone and said so once.
+- Each of the bot's orders is cancelled by its exchange order index (never the market-wide cancel-all), and
+  the result is confirmed as the market-wide version does it: two REST listings in a row without one of
+  the bot's orders, the last taken at least ``settle_s`` after the last cancel was accepted. Failed sends
+  back off (doubling, at most 8 s) until the budget runs out.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from lmm.core.ids import ClientOrderIndex
+from lmm.core.order_state import is_live_status
+from lmm.core.orders import OrderReport
+from lmm.venue.lighter.market_info import MarketInfo
+from lmm.venue.lighter.rest import VenueReadError
+from lmm.venue.lighter.signing import CancelOrder, TxIntent
+from lmm.venue.lighter.tx_sender import SendResult
+
+log = logging.getLogger("lighter_mm.startup")
+
+LIST_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class LeftoverIO:
+    market: MarketInfo
+    list_orders: Callable[[], Awaitable[list[OrderReport]]]  # the market's open orders over REST
+    is_own: Callable[[ClientOrderIndex | None, int], bool]  # (client order index, wall ms)
+    send: Callable[[Sequence[TxIntent]], Awaitable[list[SendResult]]]
+    settle_s: float
+
+
+def own_live_orders(reports: Sequence[OrderReport], is_own: Callable[[ClientOrderIndex | None, int], bool],
+                    now_ms: int) -> tuple[list[OrderReport], int]:
+    """(the bot's live orders, how many live orders are someone else's); pure."""
+    live = [r for r in reports if is_live_status(r.status)]
+    own = [r for r in live if is_own(r.client_index, now_ms)]
+    return own, len(live) - len(own)
+
+
+async def cancel_own_leftovers(io: LeftoverIO, budget_s: float, when: str = "start-up",
+                               wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+                               ) -> tuple[bool, list[OrderReport] | None]:
+    """Cancel the bot's own open orders on the market. (True once none is left, confirmed twice; the bot's
+    orders in the newest listing, None when no listing came back)."""
+    symbol = io.market.symbol
+    deadline = time.monotonic() + budget_s
+    cancelled_at: float | None = None
+    clean_in_a_row, backoff, foreign_seen = 0, 0.5, -1
+    own: list[OrderReport] | None = None
+    while time.monotonic() < deadline:
+        listed_at = time.monotonic()  # when the listing was asked for: a slow reply may show an older state
+        try:
+            reports = await io.list_orders()
+        except VenueReadError as exc:
+            log.warning("%s: cannot list open orders: %s", when, exc)
+            await asyncio.sleep(LIST_INTERVAL_S)
+            continue
+        own, foreign = own_live_orders(reports, io.is_own, wall_ms())
+        if foreign != foreign_seen:
+            foreign_seen = foreign
+            if foreign:
+                log.info("%s: %d open order(s) on %s not placed by this bot are left alone "
+                         "(safety.cancel_foreign_orders is false)", when, foreign, symbol)
+        if not own:
+            clean_in_a_row += 1
+            if clean_in_a_row >= 2 and (cancelled_at is None or listed_at - cancelled_at >= io.settle_s):
+                log.info("%s: no open order of this bot on %s (confirmed twice over REST)", when, symbol)
+                return True, own
+            await asyncio.sleep(LIST_INTERVAL_S)
+            continue
+        clean_in_a_row = 0
+        log.info("%s: %d open order(s) of this bot on %s: cancelling them", when, len(own), symbol)
+        results = await io.send([CancelOrder(io.market.market_id, r.order_index.value) for r in own])
+        if results and all(result.ok for result in results):
+            cancelled_at, backoff = time.monotonic(), 0.5
+            await asyncio.sleep(LIST_INTERVAL_S)
+            continue
+        failed = next((r for r in results if not r.ok), None)
+        log.warning("%s: cancel %s (%s %s)", when, failed.outcome.value if failed else "not sent",
+                    failed.code if failed else "", failed.message if failed else "")
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, 8.0)
+    log.error("%s: orders of this bot may still be open on %s after %.0fs", when, symbol, budget_s)
+    return False, own
