@@ -14,9 +14,9 @@ import sys
 import aiohttp
 
 from lmm.config.config import ConfigError, exit_on_config_error, load_config, load_credentials, load_dotenv_file
+from lmm.core.intents import CROSS_MARGIN, ISOLATED_MARGIN, UpdateLeverage
 from lmm.venue.lighter.client import open_trading_client
 from lmm.venue.lighter.market_info import MarketLookupError, fetch_market
-from lmm.venue.lighter.signing import CROSS_MARGIN, ISOLATED_MARGIN, UpdateLeverage
 
 MAX_LEVERAGE = 50
 

@@ -119,7 +119,7 @@ async def _main(args: argparse.Namespace, config: Config, creds: Credentials | N
     sim = None
     try:
         if creds is None:
-            from lmm.daemon.sim_mode import start_sim_for_bot
+            from lmm.venue.sim_mode import start_sim_for_bot
 
             sim, config, creds = await start_sim_for_bot(config, args.symbol, args.sim_seed)
         status = await run_daemon(config, args.symbol, creds, duration=args.duration, stop=stop,

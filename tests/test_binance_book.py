@@ -19,6 +19,7 @@ from binance_samples import (
 
 from lmm.book.binance_depth import BinanceDepthSync, DepthSnapshot, SyncAction
 from lmm.book.book_side import PyBookSide
+from lmm.core.backoff import BackoffPolicy
 from lmm.venue.binance.market import BinanceMarket, binance_symbol, market_for
 from lmm.venue.binance.obi_feed import decode_depth_frame
 from lmm.venue.binance.snapshot import (
@@ -30,7 +31,6 @@ from lmm.venue.binance.snapshot import (
     grid_decimals,
     market_from_exchange_info,
 )
-from lmm.venue.ws.backoff import BackoffPolicy
 
 
 def new_sync() -> BinanceDepthSync:

@@ -15,12 +15,12 @@ from ws_support import Running
 
 from lmm.book.binance_depth import DepthEvent, DepthSnapshot
 from lmm.book.book_side import PyBookSide, parse_scaled
+from lmm.core.backoff import BackoffPolicy
 from lmm.daemon.sampler import run_fixed_clock
 from lmm.model.vol_obi import PyRollingStats
 from lmm.venue.binance.market import BinanceMarket
 from lmm.venue.binance.obi_feed import BinanceFeedSettings, BinanceObiFeed
 from lmm.venue.binance.snapshot import PacerSettings
-from lmm.venue.ws.backoff import BackoffPolicy
 
 # ---- OBI sampling and alpha (no sockets: the sync is fed directly) ----------------------------------------
 

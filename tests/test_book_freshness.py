@@ -20,13 +20,13 @@ from lmm.core.book_freshness import (
     silence_thresholds,
 )
 from lmm.core.ids import ClientOrderIndex, OrderIndex
+from lmm.core.intents import CancelOrder, CreateOrder, ModifyOrder
+from lmm.core.market import MarketInfo
 from lmm.core.market_maker import MarketMaker, build_model
 from lmm.core.order_diff import CancelOp, DiffParams, diff_orders
 from lmm.core.order_state import Side, SlotState
 from lmm.core.orders import OrderSlot, initial_slots
 from lmm.core.quoting import QuoteLevel, TargetQuotes
-from lmm.venue.lighter.market_info import MarketInfo
-from lmm.venue.lighter.signing import CancelOrder, CreateOrder, ModifyOrder
 
 MS = 1_000_000
 SEC = 1_000_000_000

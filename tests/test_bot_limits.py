@@ -1,9 +1,11 @@
 """MarketMaker._within_limit: a side is quoted only if its worst case (every order of the side filled)
 stays within the dynamic limit, counting resting and in-flight orders (pure)."""
+import time
+
 from lmm.config.config import load_config
+from lmm.core.market import MarketInfo
 from lmm.core.market_maker import MarketMaker, build_model
 from lmm.core.quoting import QuoteLevel, TargetQuotes
-from lmm.venue.lighter.market_info import MarketInfo
 
 BTC = MarketInfo(1, "BTC", 1, 5, 20, 10_000_000)
 MID_TICK = 1_000_000.0  # $100,000: 100 lots = $100
@@ -11,7 +13,8 @@ MID_TICK = 1_000_000.0  # $100,000: 100 lots = $100
 
 def make(position_lots: int) -> MarketMaker:
     config = load_config(env={})
-    mm = MarketMaker(config, BTC, 7, build_model(config, BTC))
+    mm = MarketMaker(config, BTC, 7, build_model(config, BTC), clock_ns=time.monotonic_ns,
+                     wall_ms=lambda: time.time_ns() // 1_000_000)
     mm.account.position_lots = position_lots
     return mm
 

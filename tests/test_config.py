@@ -222,8 +222,8 @@ def _accepted_extremes(accepted: str) -> list[float]:
                                   "window_steps", "warmup_seconds"])
 def test_every_accepted_model_value_builds_the_model(tmp_path, name):
     """A value that passes config validation must never fail later inside the model (once: 2000 bp)."""
+    from lmm.core.market import MarketInfo
     from lmm.core.market_maker import build_model
-    from lmm.venue.lighter.market_info import MarketInfo
 
     key = utils.SCHEMA["vol_obi"][name]
     path = tmp_path / "config.json"

@@ -24,11 +24,11 @@ from test_exec_support import (
     wait_until,
 )
 
+from lmm.core.intents import QUOTA_CONSUMING_TX, TIF_IOC, CreateOrder
 from lmm.core.order_diff import effective_threshold_bps
 from lmm.core.order_state import Side, SlotState
 from lmm.core.pacing import FREE_SLOT_SECONDS
 from lmm.core.risk import BackoffParams, RateLimitBackoff
-from lmm.venue.lighter.signing import QUOTA_CONSUMING_TX, TIF_IOC, CreateOrder
 from sim.testing import SimHandle, start_simulator
 
 pytestmark = pytest.mark.timeout(120)

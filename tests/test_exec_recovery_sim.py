@@ -22,12 +22,12 @@ from test_exec_support import (
 
 import lmm.daemon.run as daemon
 from lmm.core.ids import ClientOrderIndexAllocator
+from lmm.core.intents import TIF_IOC, CreateOrder, UpdateLeverage
 from lmm.core.pacing import Pacer
 from lmm.core.quota_recovery_plan import Leg, RecoveryOrder, RecoveryParams
 from lmm.core.quoting import max_position_usd
 from lmm.daemon.flatten import FlattenParams, flatten_position, ioc_close_price
 from lmm.daemon.quota_recovery import QuotaRecoveryRunner, RecoveryInputs
-from lmm.venue.lighter.signing import TIF_IOC, CreateOrder, UpdateLeverage
 from sim.testing import SimHandle, start_simulator
 
 pytestmark = pytest.mark.timeout(120)

@@ -19,7 +19,8 @@ import aiohttp
 
 import lmm.daemon.run as daemon
 from lmm.config.config import Config, Credentials, load_config
-from lmm.venue.lighter.market_info import MarketInfo, fetch_market
+from lmm.core.market import MarketInfo
+from lmm.venue.lighter.market_info import fetch_market
 from lmm.venue.lighter.signing import Signer
 from lmm.venue.lighter.tx_sender import NonceKeeper, RestTransport, Transport, TxSender, WsTxTransport
 from sim.testing import SimAccount, SimHandle

@@ -1,13 +1,13 @@
 """OrderManager: targets -> intents, slot bookkeeping, result settlement (pure)."""
 from lmm.core.execution import OrderManager
 from lmm.core.ids import ClientOrderIndex, ClientOrderIndexAllocator, OrderIndex
+from lmm.core.intents import TIF_POST_ONLY, CancelOrder, CreateOrder, ModifyOrder
+from lmm.core.market import MarketInfo
 from lmm.core.order_diff import DiffParams
 from lmm.core.order_state import Side, SlotState
 from lmm.core.orders import OrderReport
+from lmm.core.outcomes import Outcome, SendResult
 from lmm.core.quoting import QuoteLevel, TargetQuotes
-from lmm.venue.lighter.market_info import MarketInfo
-from lmm.venue.lighter.signing import TIF_POST_ONLY, CancelOrder, CreateOrder, ModifyOrder
-from lmm.venue.lighter.tx_sender import Outcome, SendResult
 
 BTC = MarketInfo(1, "BTC", 1, 5, 20, 10_000_000)
 NOW_MS = 1_780_000_000_000

@@ -15,11 +15,11 @@ import pytest
 from test_exec_support import bot_config, credentials, sim_orders, started_runtime, wait_until
 
 import lmm.daemon.run as daemon
+from lmm.core.intents import CancelOrder, CreateOrder
 from lmm.core.market_maker import SEC, MarketMaker
 from lmm.core.order_state import Side, SlotState
+from lmm.core.outcomes import Outcome
 from lmm.core.quoting import QuoteLevel, TargetQuotes
-from lmm.venue.lighter.signing import CancelOrder, CreateOrder
-from lmm.venue.lighter.tx_sender import Outcome
 from sim.testing import SimHandle, start_simulator
 
 pytestmark = pytest.mark.timeout(120)

@@ -5,6 +5,7 @@ orders no slot tracks; M is reserved from equity, so it does not grow as the pos
 untracked order is cancelled before anything new goes on its side."""
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
@@ -14,14 +15,14 @@ from lmm.core.account import AccountState
 from lmm.core.execution import ORPHAN_CANCEL_RETRY_NS, OrderManager
 from lmm.core.exposure import side_exposure, within_limit, worst_position_lots
 from lmm.core.ids import ClientOrderIndex, ClientOrderIndexAllocator, OrderIndex
+from lmm.core.intents import CancelOrder, CreateOrder
+from lmm.core.market import MarketInfo
 from lmm.core.market_maker import MarketMaker, build_model
 from lmm.core.order_diff import CancelOp, CancelReason, CreateOp, DiffParams, diff_orders
 from lmm.core.order_state import Side, SlotState
 from lmm.core.orders import OrderReport, OrderSlot, fill_delta, slot_exposure_lots
+from lmm.core.outcomes import Outcome, SendResult
 from lmm.core.quoting import CapitalSnapshot, MarketRules, QuoteLevel, QuotingParams, TargetQuotes, position_limit_usd
-from lmm.venue.lighter.market_info import MarketInfo
-from lmm.venue.lighter.signing import CancelOrder, CreateOrder
-from lmm.venue.lighter.tx_sender import Outcome, SendResult
 
 BTC = MarketInfo(1, "BTC", 1, 5, 20, 10_000_000)
 RULES = MarketRules(1, 5, 20, 10.0)
@@ -271,7 +272,8 @@ def test_no_create_on_a_side_while_one_of_its_orders_is_being_cancelled():
 
 def bot(position_lots: int) -> MarketMaker:
     config = load_config(env={})
-    mm = MarketMaker(config, BTC, 7, build_model(config, BTC))
+    mm = MarketMaker(config, BTC, 7, build_model(config, BTC), clock_ns=time.monotonic_ns,
+                     wall_ms=lambda: time.time_ns() // 1_000_000)
     mm.account.position_lots = position_lots
     return mm
 

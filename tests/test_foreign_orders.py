@@ -24,13 +24,13 @@ from test_exec_support import (
 import lmm.core.market_maker as bot
 from lmm.config.config import load_config
 from lmm.core.ids import EPOCH_MS, LANES, ClientOrderIndex, ClientOrderIndexAllocator, OrderIndex
+from lmm.core.intents import CancelOrder, CreateOrder
+from lmm.core.market import MarketInfo
 from lmm.core.market_maker import MarketMaker, build_model
 from lmm.core.order_state import Side
 from lmm.core.orders import OrderReport
 from lmm.core.reconcile import reconcile_orders
 from lmm.daemon.startup_orders import own_live_orders
-from lmm.venue.lighter.market_info import MarketInfo
-from lmm.venue.lighter.signing import CancelOrder, CreateOrder
 from sim.testing import SimAccount, SimHandle, start_simulator
 
 pytestmark = pytest.mark.timeout(180)
@@ -70,7 +70,8 @@ def test_own_live_orders_splits_the_listing() -> None:
 
 def _bot(cancel_foreign: bool) -> MarketMaker:
     config = load_config(env={"LMM_SAFETY_CANCEL_FOREIGN_ORDERS": str(cancel_foreign).lower()})
-    return MarketMaker(config, MARKET, 7, build_model(config, MARKET), wall_ms=lambda: NOW_MS)
+    return MarketMaker(config, MARKET, 7, build_model(config, MARKET), clock_ns=time.monotonic_ns,
+                       wall_ms=lambda: NOW_MS)
 
 
 @pytest.mark.parametrize("cancel_foreign", [True, False])

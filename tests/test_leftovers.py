@@ -12,9 +12,9 @@ from lmm.core.leftovers import (
     from_reports,
     from_slots,
 )
+from lmm.core.market import MarketInfo
 from lmm.core.order_state import Side, SlotState
 from lmm.core.orders import OrderReport, OrderSlot
-from lmm.venue.lighter.market_info import MarketInfo
 
 BTC = MarketInfo(market_id=1, symbol="BTC", price_decimals=1, size_decimals=5, min_base_lots=20,
                  min_quote_micro_usd=10_000_000)

@@ -17,12 +17,13 @@ from ws_support import FakeLighter, InstantSleep, Recorder, Running, make_manage
 import lmm.core.account as account
 import lmm.venue.ws.connection as ws_connection
 from lmm.core.account import AccountState
+from lmm.core.intents import CancelOrder
 from lmm.core.market_maker import TICK_TO_ORDER_KEPT, BotStats
+from lmm.core.outcomes import Outcome
+from lmm.core.sample_window import SampleWindow
 from lmm.ops.logging_setup import BoundedQueueHandler
 from lmm.ops.loop_lag import LoopLagMonitor
-from lmm.ops.sample_window import SampleWindow
-from lmm.venue.lighter.signing import CancelOrder
-from lmm.venue.lighter.tx_sender import LAST_CODES_KEPT, SEND_LATENCIES_KEPT, Outcome, Reply, SenderStats, TxSender
+from lmm.venue.lighter.tx_sender import LAST_CODES_KEPT, SEND_LATENCIES_KEPT, Reply, SenderStats, TxSender
 
 
 def nearest_rank(values: list[float], q: float) -> float:

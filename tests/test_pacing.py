@@ -1,8 +1,9 @@
 """Pacing and reply classification: pure decisions."""
 import pytest
 
+from lmm.core.outcomes import Outcome
 from lmm.core.pacing import FREE_SLOT_SECONDS, UNLIMITED, Pacer, quota_pacing_multiplier
-from lmm.venue.lighter.tx_sender import Outcome, classify_reply
+from lmm.venue.lighter.tx_sender import classify_reply
 
 
 @pytest.mark.parametrize(("quota", "mult"), [(None, 1.0), (10_000, 1.0), (500, 1.0), (499, 1.5), (50, 1.5),

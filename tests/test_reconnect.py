@@ -11,16 +11,9 @@ import pytest
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidStatus, InvalidURI
 from websockets.http11 import Response
 
-from lmm.venue.ws.backoff import (
-    Backoff,
-    BackoffPolicy,
-    ServerShutdown,
-    Verdict,
-    WatchdogTimeout,
-    classify,
-    connection_was_healthy,
-)
+from lmm.core.backoff import Backoff, BackoffPolicy
 from lmm.venue.ws.connection import ConnectionSettings, ReconnectingWebSocket
+from lmm.venue.ws.reconnect import ServerShutdown, Verdict, WatchdogTimeout, classify, connection_was_healthy
 
 
 def _invalid_status(code: int) -> InvalidStatus:

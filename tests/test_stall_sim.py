@@ -17,8 +17,8 @@ import pytest
 from test_exec_support import BTC, bot_config, running_bot, sim_orders, started_runtime, wait_until
 
 from lmm.core.book_freshness import BookCadence, SilenceParams, silence_thresholds
+from lmm.core.intents import CreateOrder, ModifyOrder
 from lmm.core.order_state import SlotState
-from lmm.venue.lighter.signing import CreateOrder, ModifyOrder
 from sim.engine_types import OrderStatus
 from sim.testing import SimAccount, SimHandle, start_simulator
 

@@ -22,7 +22,7 @@ from lmm.venue.tape.lighter_recorder import LighterRecorder, LighterRecorderSett
 from lmm.venue.tape.manifest import SymbolInfo, read_manifest
 from lmm.venue.tape.reader import open_tape
 from lmm.venue.tape.writer import TapeWriter
-from lmm.venue.ws.backoff import WatchdogTimeout
+from lmm.venue.ws.reconnect import WatchdogTimeout
 from sim.testing import start_simulator
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from test_exec_support import exchange_nonce, open_trader, sim_orders, wait_until
 
-from lmm.venue.lighter.signing import CancelOrder, CreateOrder, ModifyOrder
-from lmm.venue.lighter.tx_sender import Outcome
+from lmm.core.intents import CancelOrder, CreateOrder, ModifyOrder
+from lmm.core.outcomes import Outcome
 from sim.testing import SimHandle, start_simulator
 
 pytestmark = pytest.mark.timeout(120)

@@ -23,9 +23,10 @@ from ws_support import (
     wait_until,
 )
 
-from lmm.venue.ws.backoff import Backoff, BackoffPolicy, FatalConnectionError
+from lmm.core.backoff import Backoff, BackoffPolicy
 from lmm.venue.ws.channels import reply_channel_key
 from lmm.venue.ws.manager import AuthToken, WsSettings
+from lmm.venue.ws.reconnect import FatalConnectionError
 
 
 def test_ws_settings_from_config(tmp_path: Any) -> None:

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from lmm.core.ids import ClientOrderIndexAllocator, OrderIndex
+from lmm.core.intents import TIF_POST_ONLY, CancelOrder, CreateOrder, ModifyOrder, TxIntent
+from lmm.core.market import MarketInfo
 from lmm.core.order_diff import CancelOp, CancelReason, CreateOp, DiffParams, ModifyOp, Op, diff_orders
 from lmm.core.order_state import Side, SlotState, StatusClass, classify_status
 from lmm.core.orders import (
@@ -38,11 +40,9 @@ from lmm.core.orders import (
     on_sent_create,
     on_sent_modify,
 )
+from lmm.core.outcomes import Outcome, SendResult
 from lmm.core.quoting import TargetQuotes
 from lmm.core.risk import ErrorKind, classify_error
-from lmm.venue.lighter.market_info import MarketInfo
-from lmm.venue.lighter.signing import TIF_POST_ONLY, CancelOrder, CreateOrder, ModifyOrder, TxIntent
-from lmm.venue.lighter.tx_sender import Outcome, SendResult
 
 log = logging.getLogger("lighter_mm.execution")
 

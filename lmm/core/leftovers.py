@@ -16,10 +16,10 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from lmm.core.backoff import Backoff, BackoffPolicy
+from lmm.core.market import MarketInfo
 from lmm.core.order_state import Side, SlotState
 from lmm.core.orders import OrderReport, OrderSlot
-from lmm.venue.lighter.market_info import MarketInfo
-from lmm.venue.ws.backoff import Backoff, BackoffPolicy
 
 # First retry after 0.25-0.5 s, doubling up to 4-8 s: about a dozen cancel-alls in a 60 s shutdown budget.
 CANCEL_ALL_BACKOFF = BackoffPolicy(base_delay=0.5, max_delay=8.0, factor=2.0, jitter=0.5)

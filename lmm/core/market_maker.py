@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
+from lmm.book.lighter_book import LighterBook
 from lmm.config.config import Config
 from lmm.core.account import AccountState, Fill
 from lmm.core.book_freshness import (
+    BookCadence,
     BookFreshness,
     SilenceParams,
     SilenceThresholds,
@@ -41,9 +43,12 @@ from lmm.core.book_freshness import (
 from lmm.core.execution import OrderManager
 from lmm.core.exposure import side_exposure, within_limit
 from lmm.core.ids import ClientOrderIndexAllocator
+from lmm.core.intents import TxIntent
+from lmm.core.market import MarketInfo
 from lmm.core.order_diff import DiffParams
 from lmm.core.order_state import Side
 from lmm.core.orders import OrderReport, fill_delta, on_cleared, on_order_report
+from lmm.core.outcomes import Outcome, SendResult
 from lmm.core.quoting import (
     CapitalSnapshot,
     MarketRules,
@@ -61,12 +66,8 @@ from lmm.core.risk import (
     classify_error,
     stuck_slots,
 )
+from lmm.core.sample_window import SampleWindow
 from lmm.model.vol_obi import VolObiCalculator
-from lmm.ops.sample_window import SampleWindow
-from lmm.venue.lighter.feed import LighterFeed
-from lmm.venue.lighter.market_info import MarketInfo
-from lmm.venue.lighter.signing import TxIntent
-from lmm.venue.lighter.tx_sender import Outcome, SendResult
 
 log = logging.getLogger("lighter_mm.bot")
 SEC = 1_000_000_000
@@ -99,10 +100,30 @@ def build_model(config: Config, market: MarketInfo) -> VolObiCalculator:
     )
 
 
+class FeedStatsView(Protocol):
+    @property
+    def last_valid_ns(self) -> int | None: ...
+
+
+class BookFeedView(Protocol):
+    """What the market maker reads of the Lighter feed, read-only: the book, its update cadence and the time of
+    its last valid update (``lmm.venue.lighter.feed.LighterFeed`` is one)."""
+
+    @property
+    def book(self) -> LighterBook: ...
+
+    @property
+    def cadence(self) -> BookCadence: ...
+
+    @property
+    def stats(self) -> FeedStatsView: ...
+
+
 class MarketMaker:
     def __init__(self, config: Config, market: MarketInfo, account_index: int, model: VolObiCalculator,
-                 *, clock_ns: Callable[[], int] = time.monotonic_ns,
-                 wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
+                 *, clock_ns: Callable[[], int], wall_ms: Callable[[], int]) -> None:
+        """``clock_ns``: the monotonic clock (ns) the shell runs on; ``wall_ms``: wall time in ms (client order
+        indexes). Both injected: the core reads no clock of its own."""
         self.config = config
         self.market = market
         self.model = model
@@ -124,7 +145,7 @@ class MarketMaker:
         self.breaker = CircuitBreaker(BreakerParams.from_config(config))
         self.backoff = RateLimitBackoff(BackoffParams())
         self.debouncer = MismatchDebouncer(safety.stale_order_debounce_count)
-        self.feed: LighterFeed | None = None
+        self.feed: BookFeedView | None = None  # set by the shell once the feed exists
         self.quota: Callable[[], int | None] = lambda: None
         self.pauses: dict[str, str] = {}
         self.stats = BotStats()

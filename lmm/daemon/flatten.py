@@ -21,9 +21,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from lmm.core.ids import ClientOrderIndexAllocator
-from lmm.venue.lighter.market_info import MarketInfo
-from lmm.venue.lighter.signing import ORDER_TYPE_LIMIT, TIF_IOC, CreateOrder
-from lmm.venue.lighter.tx_sender import Outcome, TxSender
+from lmm.core.intents import ORDER_TYPE_LIMIT, TIF_IOC, CreateOrder
+from lmm.core.market import MarketInfo
+from lmm.core.outcomes import Outcome
+from lmm.venue.lighter.tx_sender import TxSender
 
 log = logging.getLogger("lighter_mm.flatten")
 

@@ -28,7 +28,10 @@ from typing import Protocol
 
 from lmm.core.account import AccountState
 from lmm.core.ids import ClientOrderIndexAllocator
+from lmm.core.intents import ORDER_TYPE_LIMIT, TIF_IOC, CreateOrder
+from lmm.core.market import MarketInfo
 from lmm.core.order_state import Side
+from lmm.core.outcomes import Outcome, SendResult
 from lmm.core.pacing import Pacer
 from lmm.core.quota_recovery_plan import (
     Leg,
@@ -41,9 +44,7 @@ from lmm.core.quota_recovery_plan import (
     record_cost,
 )
 from lmm.core.quoting import MarketRules
-from lmm.venue.lighter.market_info import MarketInfo
-from lmm.venue.lighter.signing import ORDER_TYPE_LIMIT, TIF_IOC, CreateOrder
-from lmm.venue.lighter.tx_sender import Outcome, SendResult, TxSender
+from lmm.venue.lighter.tx_sender import TxSender
 
 log = logging.getLogger("lighter_mm.quota_recovery")
 

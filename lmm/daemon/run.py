@@ -23,8 +23,11 @@ import aiohttp
 
 from lmm.book.lighter_book import LighterBook
 from lmm.config.config import Config, Credentials
+from lmm.core.backoff import Backoff, BackoffPolicy
 from lmm.core.book_freshness import BookFreshness
+from lmm.core.intents import CROSS_MARGIN, ISOLATED_MARGIN, CancelAllOrders, UpdateLeverage
 from lmm.core.leftovers import OpenOrder, cancel_all_backoff, describe_open_orders, from_reports, from_slots
+from lmm.core.market import MarketInfo
 from lmm.core.market_maker import SEC, MarketMaker, build_model
 from lmm.core.order_diff import requote_threshold_warning
 from lmm.core.orders import OrderReport
@@ -52,10 +55,7 @@ from lmm.venue.binance.obi_feed import BinanceFeedSettings, BinanceObiFeed
 from lmm.venue.lighter.book_sanity import SanityChecker, rest_best_ticks
 from lmm.venue.lighter.client import TradingClient, open_trading_client
 from lmm.venue.lighter.feed import LighterFeed
-from lmm.venue.lighter.market_info import MarketInfo
 from lmm.venue.lighter.rest import TokenCache, VenueReader, VenueReadError
-from lmm.venue.lighter.signing import CROSS_MARGIN, ISOLATED_MARGIN, CancelAllOrders, UpdateLeverage
-from lmm.venue.ws.backoff import Backoff, BackoffPolicy
 from lmm.venue.ws.manager import LighterWsManager, WsSettings
 
 log = logging.getLogger("lighter_mm.daemon")
@@ -131,7 +131,8 @@ async def _start(config: Config, symbol: str, creds: Credentials, session: aioht
     tokens = TokenCache(client.signer)
     reader = VenueReader(session, endpoints.lighter_base_url, creds.account_index, tokens)
     model = build_model(config, market)
-    mm = MarketMaker(config, market, creds.account_index, model)
+    mm = MarketMaker(config, market, creds.account_index, model, clock_ns=time.monotonic_ns,
+                     wall_ms=lambda: time.time_ns() // 1_000_000)
     mm.quota = lambda: client.sender.volume_quota_remaining
 
     premium = await _read_tier(reader)

@@ -14,9 +14,10 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+from lmm.core.intents import QUOTA_CONSUMING_TX, TxIntent
+from lmm.core.outcomes import Outcome, SendResult
 from lmm.core.pacing import Pacer
-from lmm.venue.lighter.signing import QUOTA_CONSUMING_TX, TxIntent
-from lmm.venue.lighter.tx_sender import Outcome, SendResult, TxSender
+from lmm.venue.lighter.tx_sender import TxSender
 
 log = logging.getLogger("lighter_mm.send_loop")
 

@@ -18,7 +18,8 @@ from typing import Any
 import aiohttp
 
 from lmm.config.config import CONFIG_ERROR_EXIT_STATUS, Credentials
-from lmm.venue.lighter.market_info import MarketInfo, MarketLookupError, UnknownMarketError, fetch_market
+from lmm.core.market import MarketInfo
+from lmm.venue.lighter.market_info import MarketLookupError, UnknownMarketError, fetch_market
 
 EXIT_FATAL = 1
 EXIT_BAD_INPUT = CONFIG_ERROR_EXIT_STATUS  # configuration, credentials, command line

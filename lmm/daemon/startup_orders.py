@@ -18,12 +18,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from lmm.core.ids import ClientOrderIndex
+from lmm.core.intents import CancelOrder, TxIntent
+from lmm.core.market import MarketInfo
 from lmm.core.order_state import is_live_status
 from lmm.core.orders import OrderReport
-from lmm.venue.lighter.market_info import MarketInfo
+from lmm.core.outcomes import SendResult
 from lmm.venue.lighter.rest import VenueReadError
-from lmm.venue.lighter.signing import CancelOrder, TxIntent
-from lmm.venue.lighter.tx_sender import SendResult
 
 log = logging.getLogger("lighter_mm.startup")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from lmm.ops.sample_window import SampleWindow
+from lmm.core.sample_window import SampleWindow
 
 DEFAULT_INTERVAL_S = 0.25
 DEFAULT_GUARD_S = 0.0015  # more than the selector's 1 ms rounding, so the timed sleep wakes before the due time

@@ -27,10 +27,11 @@ import msgspec
 
 from lmm.book.binance_depth import BinanceDepthSync, DepthEvent, SyncAction
 from lmm.book.lighter_book import SideFactory
+from lmm.core.backoff import BackoffPolicy
 from lmm.venue.binance.market import BinanceMarket, binance_symbol, market_for
 from lmm.venue.binance.snapshot import PacerSettings, SnapshotError, SnapshotPacer, fetch_snapshot
-from lmm.venue.ws.backoff import BackoffPolicy, WatchdogTimeout
 from lmm.venue.ws.connection import ConnectionSettings, Frames, ReconnectingWebSocket, Sleep
+from lmm.venue.ws.reconnect import WatchdogTimeout
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ import aiohttp
 import msgspec
 
 from lmm.book.binance_depth import DepthSnapshot
+from lmm.core.backoff import Backoff, BackoffPolicy
 from lmm.venue.binance.market import BinanceMarket
-from lmm.venue.ws.backoff import Backoff, BackoffPolicy
 
 # Request weight of GET /fapi/v1/depth by limit (binance-depth.md §3).
 _DEPTH_WEIGHTS = {5: 2, 10: 2, 20: 2, 50: 2, 100: 5, 500: 10, 1000: 20}

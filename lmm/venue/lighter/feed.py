@@ -21,8 +21,8 @@ from typing import Any
 from lmm.book.lighter_book import BookEvent, LighterBook
 from lmm.core.account import AccountState, Fill
 from lmm.core.book_freshness import BookCadence
+from lmm.core.market import MarketInfo
 from lmm.core.orders import OrderReport
-from lmm.venue.lighter.market_info import MarketInfo
 from lmm.venue.ws.manager import LighterWsManager
 
 log = logging.getLogger("lighter_mm.feed")

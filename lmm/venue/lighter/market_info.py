@@ -8,12 +8,12 @@ Rules:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 from lmm.book.book_side import parse_scaled
+from lmm.core.market import MarketInfo
 
 
 class MarketLookupError(RuntimeError):
@@ -24,29 +24,6 @@ class UnknownMarketError(MarketLookupError):
     """The venue answered, and does not list the market asked for."""
 
 
-@dataclass(frozen=True)
-class MarketInfo:
-    market_id: int
-    symbol: str
-    price_decimals: int
-    size_decimals: int
-    min_base_lots: int
-    min_quote_micro_usd: int
-    status: str = "active"
-
-    @property
-    def tick_size(self) -> float:
-        return 10.0 ** -self.price_decimals
-
-    @property
-    def lot_size(self) -> float:
-        return 10.0 ** -self.size_decimals
-
-    def price_of(self, tick: int) -> float:
-        return tick / 10**self.price_decimals
-
-    def size_of(self, lots: int) -> float:
-        return lots / 10**self.size_decimals
 
 
 def parse_market(entry: dict[str, Any]) -> MarketInfo:

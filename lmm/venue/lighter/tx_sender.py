@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import itertools
 import json
 import logging
@@ -30,8 +29,10 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from lmm.ops.sample_window import SampleWindow
-from lmm.venue.lighter.signing import SignedTx, Signer, SignError, TxIntent
+from lmm.core.intents import TxIntent
+from lmm.core.outcomes import Outcome, SendResult
+from lmm.core.sample_window import SampleWindow
+from lmm.venue.lighter.signing import SignedTx, Signer, SignError
 
 log = logging.getLogger("lighter_mm.tx")
 
@@ -40,30 +41,6 @@ RATE_LIMIT_CODE = 23000
 MAX_BATCH = 15
 SEND_LATENCIES_KEPT = 1000
 LAST_CODES_KEPT = 50
-
-
-class Outcome(enum.Enum):
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"  # the venue refused it; no nonce consumed
-    RATE_LIMITED = "rate_limited"  # HTTP 429 / code 23000; not consumed
-    UNKNOWN = "unknown"  # timeout, 5xx, connection loss: may or may not have landed
-    NOT_SENT = "not_sent"  # signing failed or nothing to send
-
-
-@dataclass(frozen=True)
-class SendResult:
-    outcome: Outcome
-    intents: tuple[TxIntent, ...]
-    code: int | None = None
-    message: str = ""
-    tx_hashes: tuple[str, ...] = ()
-    volume_quota_remaining: int | None = None
-    via: str = ""
-    written_ns: int | None = None  # monotonic time the signed transaction was handed to the socket
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is Outcome.ACCEPTED
 
 
 @dataclass(frozen=True)

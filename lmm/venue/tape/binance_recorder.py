@@ -27,8 +27,8 @@ from lmm.venue.binance.obi_feed import decode_depth_frame
 from lmm.venue.binance.snapshot import PacerSettings, SnapshotError, SnapshotPacer, decode_snapshot
 from lmm.venue.tape import schema as s
 from lmm.venue.tape.writer import StreamBuffer, TapeWriter
-from lmm.venue.ws.backoff import WatchdogTimeout
 from lmm.venue.ws.connection import Frames
+from lmm.venue.ws.reconnect import WatchdogTimeout
 
 _STREAM_PREFIX = '{"stream":"'
 

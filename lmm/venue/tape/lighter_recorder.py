@@ -20,8 +20,8 @@ import msgspec
 
 from lmm.venue.tape import schema as s
 from lmm.venue.tape.writer import TapeWriter
-from lmm.venue.ws.backoff import WatchdogTimeout
 from lmm.venue.ws.connection import Frames
+from lmm.venue.ws.reconnect import WatchdogTimeout
 
 
 class _Book(msgspec.Struct):

@@ -28,6 +28,7 @@ from pathlib import Path
 import aiohttp
 
 from lmm.config.config import Config
+from lmm.core.backoff import BackoffPolicy
 from lmm.venue.binance.obi_feed import BinanceFeedSettings
 from lmm.venue.binance.snapshot import fetch_market as fetch_binance_market
 from lmm.venue.lighter.market_info import fetch_market
@@ -36,7 +37,6 @@ from lmm.venue.tape.binance_recorder import BinanceRecorder, BinanceRecorderSett
 from lmm.venue.tape.lighter_recorder import LighterRecorder, LighterRecorderSettings
 from lmm.venue.tape.manifest import SymbolInfo
 from lmm.venue.tape.writer import TapeWriter, WriterSettings
-from lmm.venue.ws.backoff import BackoffPolicy
 from lmm.venue.ws.connection import ConnectionSettings, ReconnectingWebSocket, connect
 
 log = logging.getLogger("lighter_mm.record")
@@ -95,7 +95,7 @@ async def record(config: Config, options: RecordOptions, stop: asyncio.Event | N
     sim = None
     mode = "live"
     if options.sim:
-        from lmm.daemon.sim_mode import start_sim_for_bot
+        from lmm.venue.sim_mode import start_sim_for_bot
 
         sim, config, _ = await start_sim_for_bot(config, options.symbol, options.sim_seed)
         mode = "sim"

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmm.venue.ws.backoff import Backoff, BackoffPolicy
+from lmm.core.backoff import Backoff, BackoffPolicy
 
 MessageHandler = Callable[[dict[str, Any]], None]
 ResetHandler = Callable[[], None]

@@ -19,15 +19,8 @@ from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from lmm.venue.ws.backoff import (
-    Backoff,
-    BackoffPolicy,
-    FatalConnectionError,
-    RetryableError,
-    Verdict,
-    classify,
-    connection_was_healthy,
-)
+from lmm.core.backoff import Backoff, BackoffPolicy
+from lmm.venue.ws.reconnect import FatalConnectionError, RetryableError, Verdict, classify, connection_was_healthy
 
 log = logging.getLogger(__name__)
 BACKOFF_DELAYS_KEPT = 100  # the recent reconnect delays (diagnostics and tests); older ones are dropped

@@ -27,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from lmm.venue.ws.backoff import BackoffPolicy, RetryableError, ServerShutdown, WatchdogTimeout
+from lmm.core.backoff import BackoffPolicy
 from lmm.venue.ws.channels import (
     Channel,
     ChannelHealth,
@@ -47,6 +47,7 @@ from lmm.venue.ws.connection import (
     Sleep,
     connect,
 )
+from lmm.venue.ws.reconnect import RetryableError, ServerShutdown, WatchdogTimeout
 
 log = logging.getLogger(__name__)
 
