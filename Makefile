@@ -13,7 +13,7 @@ SYMBOL ?= BTC
 DEMO_ENV := LMM_VOL_OBI_VOL_TO_HALF_SPREAD=2 LMM_VOL_OBI_MIN_HALF_SPREAD_BPS=1.5 \
 	LMM_TRADING_DEFAULT_QUOTE_UPDATE_THRESHOLD_BPS=0.7
 
-.PHONY: venv build test lint run run-defaults sim bench clean
+.PHONY: venv build test test-fast lint run run-defaults sim bench clean
 
 $(VENV)/.installed: requirements.txt
 	@test -n "$(PYTHON_BOOT)" || { echo "no Python >= 3.11 found"; exit 1; }
@@ -30,6 +30,11 @@ build: venv
 test: build
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+# the unit tier only: pure functions and state machines, no sockets, no sleeps (tests/unit)
+test-fast: build
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q tests/unit
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -11,7 +11,7 @@ from e2e_support import wait_for
 
 from lmm.daemon.process_lock import acquire_process_lock, lock_path, venue_name
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VENUE = "http://127.0.0.1:8101"
 ALREADY_RUNNING = 4
 

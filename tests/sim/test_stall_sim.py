@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from test_exec_support import BTC, bot_config, running_bot, sim_orders, started_runtime, wait_until
+from exec_support import BTC, bot_config, running_bot, sim_orders, started_runtime, wait_until
 
 from lmm.core.book_freshness import BookCadence, SilenceParams, silence_thresholds
 from lmm.core.intents import CreateOrder, ModifyOrder

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_exec_support import bot_config, credentials, sim_orders, started_runtime, wait_until
+from exec_support import bot_config, credentials, sim_orders, started_runtime, wait_until
 
 import lmm.daemon.run as daemon
 from lmm.core.intents import CancelOrder, CreateOrder

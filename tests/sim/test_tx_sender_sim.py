@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Iterator
 
 import pytest
-from test_exec_support import exchange_nonce, open_trader, sim_orders, wait_until
+from exec_support import exchange_nonce, open_trader, sim_orders, wait_until
 
 from lmm.core.intents import CancelOrder, CreateOrder, ModifyOrder
 from lmm.core.outcomes import Outcome

@@ -382,7 +382,7 @@ def _implementation_in_subprocess(env_value: str | None) -> str:
     if env_value is not None:
         env[vol_obi.PURE_PYTHON_ENV] = env_value
     code = "import lmm.model.vol_obi as m; print(m.IMPLEMENTATION); print(m.describe_implementation())"
-    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent, env=env,
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], env=env,
                          capture_output=True, text=True, timeout=60, check=True)
     return out.stdout
 

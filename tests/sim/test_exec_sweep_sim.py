@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_exec_support import BTC, bot_config, running_bot, sim_account, sim_orders, started_runtime, wait_until
+from exec_support import BTC, bot_config, running_bot, sim_account, sim_orders, started_runtime, wait_until
 
 from lmm.core.order_state import Side, SlotState
 from sim.engine_views import Event, TradeEvent

@@ -10,7 +10,7 @@ import pytest
 import lmm.config.config as utils
 from lmm.config.config import ConfigError, load_config, load_credentials
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PRIV = "0x" + "ab" * 40
 PUB = "0x" + "cd" * 40
 

@@ -111,6 +111,11 @@ async def test_sanity_check_agrees_with_rest_and_flags_a_wrong_book(sim):
             result = await checker.check_once()
             assert result is not None and result.ok, result
             assert failures == []
+            # Freeze the market and let the feed catch up, so that no update can repair the corruption
+            # before the check reads the book (it did once, on a loaded machine).
+            sim.set_market_running(False)
+            nonce, _, _ = await asyncio.to_thread(truth_levels, sim, market)
+            await wait_for(lambda: h.feed.book.valid and h.feed.book.nonce == nonce, "client book at the truth's nonce")
             # Corrupt the local copy behind the feed's back: a phantom bid far above the real touch.
             h.feed.book.bids.set(h.feed.book.best_ask_tick - 1, 1)
             h.feed.book.asks.set(h.feed.book.best_ask_tick + 20_000, 1)
@@ -122,6 +127,7 @@ async def test_sanity_check_agrees_with_rest_and_flags_a_wrong_book(sim):
             assert failures and "best ask" in failures[0]
             assert checker.stats.failures == 1
         finally:
+            sim.set_market_running(True)
             await h.ws.close()
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_exec_support import (
+from exec_support import (
     BTC,
     bot_config,
     running_bot,

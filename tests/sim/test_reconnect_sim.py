@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_exec_support import BTC, bot_config, running_bot, sim_orders, started_runtime, wait_until
+from exec_support import BTC, bot_config, running_bot, sim_orders, started_runtime, wait_until
 
 from sim.testing import SimHandle, start_simulator
 

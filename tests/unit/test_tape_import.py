@@ -16,7 +16,7 @@ from lmm.venue.tape.hftbacktest import ImportOptions, classify, import_hftbackte
 from lmm.venue.tape.integrity import check_tape
 from lmm.venue.tape.reader import open_tape
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # ../shared/data next to the project (a worktree sits one level deeper)
 DATA = next((d / "shared" / "data" for d in (ROOT.parent, ROOT.parent.parent) if (d / "shared" / "data").is_dir()),
             ROOT.parent / "shared" / "data")

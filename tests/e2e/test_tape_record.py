@@ -25,7 +25,7 @@ from lmm.venue.tape.writer import TapeWriter
 from lmm.venue.ws.reconnect import WatchdogTimeout
 from sim.testing import start_simulator
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RECORD_SECONDS = 30.0
 WAIT_S = 90.0
 
