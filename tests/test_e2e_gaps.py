@@ -118,7 +118,8 @@ class SimRun:
     status: int
     scrapes: list[dict[str, tuple[str, float]]] = field(default_factory=list)  # name -> (type, value)
     quoting_scrape: dict[str, tuple[str, float]] | None = None
-    scrape_errors: list[str] = field(default_factory=list)
+    scrape_errors: list[str] = field(default_factory=list)  # not listening (yet, or any more)
+    bad_scrapes: list[str] = field(default_factory=list)  # listening, but an error or not parseable
 
 
 def free_port() -> int:
@@ -140,8 +141,36 @@ def scrape(port: int) -> dict[str, tuple[str, float]]:
 
 
 def quoting(values: Mapping[str, tuple[str, float]]) -> bool:
-    return ("bid" in values and "ask" in values and "tick_to_order_p50_ms" in values
-            and values["paused"][1] == 0)
+    """Every documented metric has a value (our bid and ask, a tick-to-order, the quota from a reply) and
+    quoting is not paused."""
+    return all(name in values for name in (*COUNTERS, *GAUGES)) and values["paused"][1] == 0
+
+
+def watch(daemon: Daemon, port: int) -> SimRun:
+    """Scrape ``/metrics`` every half second until the run ends by itself (its ``--duration``)."""
+    run = SimRun(daemon, status=-1)
+    deadline = time.monotonic() + SIM_RUN_S + 60 + STOP_WAIT_S
+    try:
+        while daemon.process.poll() is None and time.monotonic() < deadline:
+            try:
+                values = scrape(port)
+            except urllib.error.HTTPError as error:
+                run.bad_scrapes.append(f"HTTP {error.code}: {error.read()[:300]!r}")
+            except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+                run.scrape_errors.append(repr(error))  # not listening yet, or already closed
+            except (ValueError, AssertionError) as error:  # served, but not parseable or not one sample
+                run.bad_scrapes.append(repr(error))
+            else:
+                run.scrapes.append(values)
+                if run.quoting_scrape is None and quoting(values):
+                    run.quoting_scrape = values
+            time.sleep(0.5)
+        if daemon.process.poll() is None:
+            raise AssertionError(f"the run did not end by itself:\n{daemon.tail()}")
+    finally:
+        daemon.kill()  # a no-op once it has exited
+    run.status = daemon.process.returncode
+    return run
 
 
 def run_without_credentials(tmp: Path) -> SimRun:
@@ -153,23 +182,8 @@ def run_without_credentials(tmp: Path) -> SimRun:
         port = free_port()
         daemon = start_daemon(tmp, env, "--duration", str(SIM_RUN_S), "--env-file", str(empty_env_file),
                               "--metrics-port", str(port), name=f"sim-{attempt}")
-        run = SimRun(daemon, status=-1)
-        deadline = time.monotonic() + SIM_RUN_S + 60 + STOP_WAIT_S
-        while daemon.process.poll() is None and time.monotonic() < deadline:
-            try:
-                values = scrape(port)
-            except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
-                run.scrape_errors.append(repr(error))  # not listening yet, or already closed
-            else:
-                run.scrapes.append(values)
-                if run.quoting_scrape is None and quoting(values):
-                    run.quoting_scrape = values
-            time.sleep(0.5)
-        if daemon.process.poll() is None:
-            daemon.kill()
-            raise AssertionError(f"the run did not end by itself:\n{daemon.tail()}")
-        run.status = daemon.process.returncode
-        if "--metrics-port" not in daemon.output():
+        run = watch(daemon, port)
+        if not (run.status == 2 and "address already in use" in daemon.output()):
             return run
     raise AssertionError(f"no free metrics port in three attempts:\n{daemon.tail()}")
 
@@ -195,8 +209,10 @@ def test_no_credentials_runs_the_built_in_simulator_quotes_and_stops_clean(sim_r
 
 def test_metrics_are_served_and_parse_while_quoting(sim_run: SimRun) -> None:
     assert sim_run.scrapes, f"no scrape succeeded: {sim_run.scrape_errors[-3:]}"
+    assert not sim_run.bad_scrapes, sim_run.bad_scrapes
     values = sim_run.quoting_scrape
-    assert values is not None, f"no scrape showed quoting; last: {sim_run.scrapes[-1]}"
+    missing = sorted({*COUNTERS, *GAUGES} - set(sim_run.scrapes[-1]))
+    assert values is not None, f"no scrape showed quoting; last: {sim_run.scrapes[-1]}, missing {missing}"
     for name in COUNTERS:
         kind, value = values[name]
         assert kind == "counter" and value >= 0, (name, kind, value)
