@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import NoReturn
 
 import aiohttp
 
@@ -19,10 +20,18 @@ from lmm.venue.lighter.client import open_trading_client
 from lmm.venue.lighter.market_info import MarketLookupError, fetch_market
 
 MAX_LEVERAGE = 50
+EXIT_BAD_INPUT = 2
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """A command-line mistake is one line on stderr (exit status 2), not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message} (see --help)\n")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Set leverage and margin mode for a Lighter perp market.")
+    parser = _OneLineParser(description="Set leverage and margin mode for a Lighter perp market.")
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--symbol", help="market symbol, e.g. BTC or ETH")
     target.add_argument("--market-id", type=int, help="market id, e.g. 1 for BTC")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from lmm.core.intents import QUOTA_CONSUMING_TX, TxIntent
 from lmm.core.outcomes import Outcome, SendResult
@@ -24,17 +24,20 @@ log = logging.getLogger("lighter_mm.send_loop")
 ComputeOps = Callable[[int], Sequence[TxIntent]]
 OnResults = Callable[[Sequence[SendResult], bool], None]  # (results, held back by pacing before computing)
 BackoffSeconds = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class SendLoop:
     def __init__(self, sender: TxSender, pacer: Pacer, compute_ops: ComputeOps, on_results: OnResults,
-                 on_rate_limited: BackoffSeconds, clock: Callable[[], float] = time.monotonic) -> None:
+                 on_rate_limited: BackoffSeconds, clock: Callable[[], float] = time.monotonic,
+                 sleep: Sleep = asyncio.sleep) -> None:
         self._sender = sender
         self._pacer = pacer
         self._compute_ops = compute_ops
         self._on_results = on_results
         self._on_rate_limited = on_rate_limited
         self._clock = clock
+        self._sleep = sleep  # the pacing wait; injected with ``clock`` to run the loop in virtual time
         self._wakeup = asyncio.Event()
         self.sends = 0
 
@@ -54,7 +57,7 @@ class SendLoop:
             permit = self._pacer.permit(self._clock(), self._sender.volume_quota_remaining)
             if permit.wait > 0:
                 paced = True
-                await asyncio.sleep(permit.wait)
+                await self._sleep(permit.wait)
                 continue  # re-check: a backoff or a quota change may have arrived meanwhile
             async with self._sender.lock:  # another writer may hold it: compute only once it is ours
                 permit = self._pacer.permit(self._clock(), self._sender.volume_quota_remaining)
