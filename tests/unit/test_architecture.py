@@ -85,3 +85,12 @@ def test_the_checks_would_catch_a_wrong_import(tmp_path):
     path = tmp_path / "sneaky.py"
     path.write_text("def f():\n    import time\n    from lmm.daemon.run import run_daemon\n")
     assert list(imports(path)) == ["time", "lmm.daemon.run"]
+
+
+def test_the_unit_tier_opens_no_socket():
+    """tests/unit is what `make test-fast` runs: no simulator, no server, no daemon subprocess."""
+    markers = ("start_simulator", "quiet_lighter_sim", "asyncio.server import serve", "aiohttp import web", "e2e_support", "exec_support",
+               "ws_support", "TCPSite", "create_server")
+    wrong = [f"{path.name}: {marker}" for path in sorted((ROOT / "tests" / "unit").glob("*.py"))
+             if path.name != "test_architecture.py" for marker in markers if marker in path.read_text()]
+    assert wrong == []
