@@ -89,8 +89,8 @@ def test_the_checks_would_catch_a_wrong_import(tmp_path):
 
 def test_the_unit_tier_opens_no_socket():
     """tests/unit is what `make test-fast` runs: no simulator, no server, no daemon subprocess."""
-    markers = ("start_simulator", "quiet_lighter_sim", "asyncio.server import serve", "aiohttp import web", "e2e_support", "exec_support",
-               "ws_support", "TCPSite", "create_server")
+    markers = ("start_simulator", "quiet_lighter_sim", "asyncio.server import serve", "aiohttp import web",
+               "e2e_support", "exec_support", "ws_support", "TCPSite", "create_server")
     wrong = [f"{path.name}: {marker}" for path in sorted((ROOT / "tests" / "unit").glob("*.py"))
              if path.name != "test_architecture.py" for marker in markers if marker in path.read_text()]
     assert wrong == []
