@@ -137,6 +137,20 @@ class OrderManager:
             if index not in listed and orphan.seen_ns < snapshot_ns:
                 del self.orphans[index]
 
+    def tracked_cancels(self) -> list[TxIntent]:
+        """A cancel for every order the bot tracks, whatever its state: slots by exchange order index when
+        known, else by client order index (a create may have landed unseen), and untracked orders. For the
+        shutdown, which cannot rely on a REST listing that may not show an order just accepted."""
+        intents: list[TxIntent] = []
+        for slot in self.slots.values():
+            if slot.state is SlotState.IDLE:
+                continue
+            index = slot.order_index or slot.client_index
+            if index is not None:
+                intents.append(CancelOrder(self._market.market_id, index.value))
+        intents.extend(CancelOrder(self._market.market_id, index.value) for index in self.orphans)
+        return intents
+
     def cancel_everything(self, now_ns: int) -> list[TxIntent]:
         """Cancels for every slot whose order is known to the exchange (pause and shutdown paths)."""
         ops: list[Op] = []

@@ -253,7 +253,8 @@ async def _cancel_own_orders_at_shutdown(rt: Runtime) -> bool:
     cancel-all; when the budget runs out, ``rt.may_remain`` names the bot's orders that may still be open."""
     log.info("shutting down: cancelling this bot's orders on %s (others are left alone)", rt.market.symbol)
     budget_s = rt.config.safety.shutdown_cancel_budget_sec
-    clean, listed = await cancel_own_leftovers(_own_leftover_io(rt), budget_s, when="shutdown")
+    known = rt.mm.orders.tracked_cancels()
+    clean, listed = await cancel_own_leftovers(_own_leftover_io(rt), budget_s, when="shutdown", known=known)
     if not clean:
         remaining, source = ((from_reports(listed), "newest REST listing") if listed is not None else
                              (from_slots(rt.mm.orders.slots.values()), "the bot's order slots: no REST listing"))

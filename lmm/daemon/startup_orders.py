@@ -49,12 +49,21 @@ def own_live_orders(reports: Sequence[OrderReport], is_own: Callable[[ClientOrde
 
 async def cancel_own_leftovers(io: LeftoverIO, budget_s: float, when: str = "start-up",
                                wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+                               known: Sequence[TxIntent] = (),
                                ) -> tuple[bool, list[OrderReport] | None]:
     """Cancel the bot's own open orders on the market. (True once none is left, confirmed twice; the bot's
-    orders in the newest listing, None when no listing came back)."""
+    orders in the newest listing, None when no listing came back).
+
+    ``known``: cancels for the orders the bot itself tracks (the shutdown's), sent first whatever REST
+    shows: an order just accepted may not be listed yet. The confirmation then waits the settle time
+    from that send, as after any cancel."""
     symbol = io.market.symbol
     deadline = time.monotonic() + budget_s
     cancelled_at: float | None = None
+    if known:
+        log.info("%s: cancelling the %d order(s) this bot tracks on %s", when, len(known), symbol)
+        await io.send(list(known))
+        cancelled_at = time.monotonic()  # accepted or not: REST must catch up before "none left" counts
     clean_in_a_row, backoff, foreign_seen = 0, 0.5, -1
     own: list[OrderReport] | None = None
     while time.monotonic() < deadline:

@@ -98,3 +98,20 @@ def test_timeout_asks_for_lookup():
     assert m.check_timeouts(10 * 10**9) == []
     lookups = m.check_timeouts(31 * 10**9)
     assert len(lookups) == 2 and all(lk.client_index is not None for lk in lookups)
+
+
+def test_tracked_cancels_cover_every_order_the_bot_may_have_on_the_venue():
+    """The shutdown's cancels: live orders by exchange index, a create not yet confirmed by its client index
+    (it may have landed unseen), untracked orders; nothing for an idle slot."""
+    m = manager()
+    creates = plan(m, targets())
+    bid_create = next(i for i in creates if not i.is_ask)
+    m.on_results([SendResult(Outcome.ACCEPTED, tuple(creates))], now_ns=1)
+    m.on_reports([live_report(m, Side.ASK, 7, 971_000)], now_ns=2)  # the ask is confirmed, the bid is not
+    stray = OrderReport(OrderIndex(2**48 + 9), ClientOrderIndex(12345), Side.BID, "open", 960_000, 30)
+    m.on_reports([stray], now_ns=3)
+    assert m.slots[(Side.BID, 0)].state is SlotState.PLACING
+    assert set(m.tracked_cancels()) == {CancelOrder(1, 2**48 + 7), CancelOrder(1, bid_create.client_order_index),
+                                        CancelOrder(1, 2**48 + 9)}
+    idle = manager()
+    assert idle.tracked_cancels() == []
