@@ -14,8 +14,17 @@ from typing import NoReturn
 
 import aiohttp
 
-from lmm.config.config import ConfigError, exit_on_config_error, load_config, load_credentials, load_dotenv_file
+from lmm.config.config import (
+    ConfigError,
+    Credentials,
+    exit_on_config_error,
+    load_config,
+    load_credentials,
+    load_dotenv_file,
+)
 from lmm.core.intents import CROSS_MARGIN, ISOLATED_MARGIN, UpdateLeverage
+from lmm.daemon.process_lock import acquire_process_lock
+from lmm.daemon.startup_checks import StartupError
 from lmm.venue.lighter.client import open_trading_client
 from lmm.venue.lighter.market_info import MarketLookupError, fetch_market
 
@@ -52,6 +61,18 @@ async def adjust(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     creds = load_credentials()
     base_url = config.endpoints.lighter_base_url
+    try:  # it signs with the bot's key: never while a bot holds that key index (one nonce sequence)
+        lock = acquire_process_lock(base_url, creds.account_index, creds.api_key_index, args.symbol or "leverage")
+    except StartupError as error:
+        print(str(error), file=sys.stderr)
+        return error.status
+    try:
+        return await _send_leverage(args, base_url, creds)
+    finally:
+        lock.release()
+
+
+async def _send_leverage(args: argparse.Namespace, base_url: str, creds: Credentials) -> int:
     async with aiohttp.ClientSession() as session:
         market = await fetch_market(session, base_url, args.symbol, args.market_id)
         client = await open_trading_client(base_url, None, creds, session=session)

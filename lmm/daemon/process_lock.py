@@ -10,8 +10,9 @@ Rules:
 - The OS releases the lock when the process ends in any way, SIGKILL and crashes included: a lock file left
   behind is harmless, the next start locks it again. The file only records the holder's pid and market, for
   the refusal message.
-- The files live in ``$XDG_RUNTIME_DIR/lighter-mm`` or, without it, ``<temp dir>/lighter-mm-<uid>``: per
-  user and machine, whatever ``--log-dir`` each process uses.
+- The files live in one fixed directory, ``/tmp/lighter-mm-locks`` (world-writable and sticky, like /tmp):
+  never derived from the environment ($TMPDIR, $XDG_RUNTIME_DIR, the user), which differs between a
+  service, a cron job and a shell and would let two processes lock two different files for one key.
 """
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ import contextlib
 import fcntl
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -41,11 +41,11 @@ class ProcessLock:
             self.fd = -1
 
 
+LOCK_DIR = Path("/tmp/lighter-mm-locks")
+
+
 def default_lock_dir() -> Path:
-    runtime = os.environ.get("XDG_RUNTIME_DIR", "").strip()
-    if runtime and Path(runtime).is_dir():
-        return Path(runtime) / "lighter-mm"
-    return Path(tempfile.gettempdir()) / f"lighter-mm-{os.getuid()}"
+    return LOCK_DIR
 
 
 def venue_name(base_url: str) -> str:
@@ -69,8 +69,13 @@ def acquire_process_lock(base_url: str, account_index: int, api_key_index: int, 
     directory = lock_dir or default_lock_dir()
     path = lock_path(directory, base_url, account_index, api_key_index)
     try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        if not directory.is_dir():
+            directory.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):  # shared by every user of the machine, as /tmp is
+                directory.chmod(0o1777)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        with contextlib.suppress(OSError):  # whoever starts next, under any user, must be able to lock it
+            os.fchmod(fd, 0o666)
     except OSError as exc:
         raise StartupError(f"cannot create the process lock {path}: {exc.strerror}", EXIT_FATAL) from None
     try:

@@ -109,6 +109,22 @@ def test_adjust_leverage_sets_leverage_and_margin_mode_on_the_simulator(sim: Sim
     assert btc_margin(sim, account) == (10_000 // 5, 0)  # --margin-mode defaults to cross
 
 
+def test_adjust_leverage_refuses_while_a_bot_holds_the_key(sim: SimHandle, account: SimAccount,
+                                                             tmp_path: Path) -> None:
+    """It signs with the bot's key index: never while another process holds that index (one nonce sequence)."""
+    from lmm.daemon.process_lock import acquire_process_lock
+
+    before = btc_margin(sim, account)
+    lock = acquire_process_lock(sim.lighter_url, account.account_index, account.api_key_index, "BTC")
+    try:
+        result = adjust_leverage(tmp_path, leverage_env(sim, account), "--symbol", "BTC", "--leverage", "4")
+    finally:
+        lock.release()
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert btc_margin(sim, account) == before
+
+
 # ---- no credentials: the built-in simulator, and /metrics while it runs -----------------------------------
 
 

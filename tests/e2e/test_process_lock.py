@@ -85,3 +85,16 @@ def test_venue_name_is_the_host_and_port() -> None:
     assert venue_name("https://mainnet.zklighter.elliot.ai") == "mainnet.zklighter.elliot.ai_443"
     assert venue_name("http://127.0.0.1:8101/") == "127.0.0.1_8101"
     assert venue_name("HTTP://LOCALHOST:8101") == "localhost_8101"
+
+
+def test_the_lock_directory_does_not_follow_the_environment(monkeypatch):
+    """A service and a shell differ in $TMPDIR and $XDG_RUNTIME_DIR: both must lock the same file."""
+    from lmm.daemon.process_lock import default_lock_dir
+
+    first = default_lock_dir()
+    monkeypatch.setenv("TMPDIR", "/somewhere/else")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/12345")
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    assert default_lock_dir() == first
