@@ -7,7 +7,8 @@ Rules (strategy-model.md §11.2 E7):
   a position and never rests on the book.
 - The position is re-read over REST before every attempt and after the last one: the answer of the
   exchange, not our bookkeeping, decides whether we are flat.
-- Bounded: at most ``max_attempts`` sends; a 429 backs off (``backoff_base_s`` doubling, capped) before
+- Bounded: at most ``max_attempts`` sends; a 429 backs off (the one jittered ``Backoff``: up to
+  ``backoff_base_s``, doubling, capped) before
   the next attempt; any other failure is retried after the base delay.
 - Sends go through the one TxSender (its lock keeps the nonces in order with everything else).
 """
@@ -20,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from lmm.core.backoff import Backoff, BackoffPolicy
 from lmm.core.ids import ClientOrderIndexAllocator
 from lmm.core.intents import ORDER_TYPE_LIMIT, TIF_IOC, CreateOrder
 from lmm.core.market import MarketInfo
@@ -101,6 +103,7 @@ async def flatten_position(
         log.error("flatten refused: the API key is maker-only; close %s lots by hand", start)
         return FlattenResult(False, start, start, 0, "maker-only API key")
     position, attempts, rate_limits, detail = start, 0, 0, ""
+    rate_limit_backoff = Backoff(BackoffPolicy(params.backoff_base_s, params.backoff_max_s))
     while attempts < params.max_attempts and position != 0:
         touch = await read_touch()
         if touch is None or touch[0] <= 0 or touch[1] <= touch[0]:
@@ -117,7 +120,7 @@ async def flatten_position(
         [result, *_] = await sender.send([intent])
         if result.outcome is Outcome.RATE_LIMITED:
             rate_limits += 1
-            delay = min(params.backoff_base_s * 2 ** (rate_limits - 1), params.backoff_max_s)
+            delay = rate_limit_backoff.next_delay()
             detail = f"429, backing off {delay:.1f}s"
             await asyncio.sleep(delay)
             position = await read_position()

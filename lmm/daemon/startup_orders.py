@@ -7,7 +7,8 @@ Rules:
 - Each of the bot's orders is cancelled by its exchange order index (never the market-wide cancel-all), and
   the result is confirmed as the market-wide version does it: two REST listings in a row without one of
   the bot's orders, the last taken at least ``settle_s`` after the last cancel was accepted. Failed sends
-  back off (doubling, at most 8 s) until the budget runs out.
+  back off (jittered, doubling, at most 8 s apart: the one ``lmm.core.backoff.Backoff``) until the budget
+  runs out.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from lmm.core.backoff import Backoff, BackoffPolicy
 from lmm.core.ids import ClientOrderIndex
 from lmm.core.intents import CancelOrder, TxIntent
 from lmm.core.market import MarketInfo
@@ -28,6 +30,7 @@ from lmm.venue.lighter.rest import VenueReadError
 log = logging.getLogger("lighter_mm.startup")
 
 LIST_INTERVAL_S = 1.0
+SEND_RETRY = BackoffPolicy(0.5, 8.0)  # failed cancels: jittered, doubling, at most 8 s apart
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,8 @@ async def cancel_own_leftovers(io: LeftoverIO, budget_s: float, when: str = "sta
         log.info("%s: cancelling the %d order(s) this bot tracks on %s", when, len(known), symbol)
         await io.send(list(known))
         cancelled_at = time.monotonic()  # accepted or not: REST must catch up before "none left" counts
-    clean_in_a_row, backoff, foreign_seen = 0, 0.5, -1
+    clean_in_a_row, foreign_seen = 0, -1
+    backoff = Backoff(SEND_RETRY)
     own: list[OrderReport] | None = None
     while time.monotonic() < deadline:
         listed_at = time.monotonic()  # when the listing was asked for: a slow reply may show an older state
@@ -91,13 +95,13 @@ async def cancel_own_leftovers(io: LeftoverIO, budget_s: float, when: str = "sta
         log.info("%s: %d open order(s) of this bot on %s: cancelling them", when, len(own), symbol)
         results = await io.send([CancelOrder(io.market.market_id, r.order_index.value) for r in own])
         if results and all(result.ok for result in results):
-            cancelled_at, backoff = time.monotonic(), 0.5
+            cancelled_at = time.monotonic()
+            backoff.reset()
             await asyncio.sleep(LIST_INTERVAL_S)
             continue
         failed = next((r for r in results if not r.ok), None)
         log.warning("%s: cancel %s (%s %s)", when, failed.outcome.value if failed else "not sent",
                     failed.code if failed else "", failed.message if failed else "")
-        await asyncio.sleep(backoff)
-        backoff = min(backoff * 2, 8.0)
+        await asyncio.sleep(backoff.next_delay())
     log.error("%s: orders of this bot may still be open on %s after %.0fs", when, symbol, budget_s)
     return False, own
