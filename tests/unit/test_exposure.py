@@ -23,6 +23,7 @@ from lmm.core.order_state import Side, SlotState
 from lmm.core.orders import OrderReport, OrderSlot, fill_delta, slot_exposure_lots
 from lmm.core.outcomes import Outcome, SendResult
 from lmm.core.quoting import CapitalSnapshot, MarketRules, QuoteLevel, QuotingParams, TargetQuotes, position_limit_usd
+from lmm.core.reconcile import DEFAULT_GRACE_NS
 
 BTC = MarketInfo(1, "BTC", 1, 5, 20, 10_000_000)
 RULES = MarketRules(1, 5, 20, 10.0)
@@ -224,7 +225,23 @@ def test_an_orphan_is_dropped_when_the_venue_says_it_is_gone_or_a_later_listing_
     assert OID in m.orphans  # still listed
     m.on_listing([], NOW + 1)  # a listing older than the sighting proves nothing
     assert OID in m.orphans
-    m.on_listing([], NOW + 3)
+    m.on_listing([], NOW + 2 + DEFAULT_GRACE_NS)  # requested a grace after the sighting
+    assert m.orphans == {}
+
+
+def test_a_listing_that_lags_the_stream_does_not_drop_an_orphan_within_the_grace():
+    # a create the venue answered "no" to landed: the stream reports it, it becomes an orphan holding its side
+    m = manager()
+    m.on_reports([report(remaining=40, cid=12345)], NOW)
+    assert m.orphan_lots(Side.BID) == 40
+    m.on_listing([], snapshot_ns=NOW + 1)  # REST, a moment behind the stream, does not list it yet
+    assert m.orphan_lots(Side.BID) == 40
+    intents = plan(m, bid_ask(), NOW + 2)
+    assert not [i for i in intents if isinstance(i, CreateOrder) and not i.is_ask]  # no second bid
+    m.on_reports([report(remaining=25, filled=15, cid=12345)], NOW + 5)  # still live: the grace restarts
+    m.on_listing([], NOW + DEFAULT_GRACE_NS)
+    assert m.orphan_lots(Side.BID) == 25
+    m.on_listing([], NOW + 5 + DEFAULT_GRACE_NS)  # a grace after its last sighting: gone
     assert m.orphans == {}
 
 
