@@ -277,6 +277,10 @@ class OrderManager:
         """The one client-order-index allocator of this market (shared with recovery and flatten orders)."""
         return self._allocator
 
+    def keys_in_flight(self) -> frozenset[SlotKey]:
+        """Slots with a send whose result has not come back yet."""
+        return frozenset(self._in_flight.values())
+
     def live_prices(self) -> dict[SlotKey, int]:
         return {key: slot.price_tick for key, slot in self.slots.items() if slot.state is not SlotState.IDLE}
 
