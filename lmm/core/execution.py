@@ -12,7 +12,7 @@ Rules:
   the next plan, which places nothing new on that side until it is proven gone (a terminal report, the
   venue saying the order is not active, or a REST listing that lacks it, requested at least the reconcile
   grace after its last sighting: a listing lags the order stream, so a younger one proves nothing).
-- Fills read from order reports are handed to ``on_fill`` (side, lots) as they are seen.
+- Fills read from order reports are handed to ``on_fill`` (side, lots, order index) as they are seen.
 Pure: no I/O, time is passed in.
 """
 from __future__ import annotations
@@ -50,7 +50,7 @@ log = logging.getLogger("lighter_mm.execution")
 
 ORPHAN_CANCEL_RETRY_NS = 1_000_000_000  # a cancel of an orphan not yet proven is sent again after this
 _MAX_ORPHAN_CANCELS_TRACKED = 256
-OnFill = Callable[[Side, int], None]
+OnFill = Callable[[Side, int, OrderIndex], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +238,7 @@ class OrderManager:
             slot = self.slots[key]
             filled = fill_delta(slot, report)
             if filled and on_fill is not None:
-                on_fill(slot.side, filled)
+                on_fill(slot.side, filled, report.order_index)
             self.slots[key] = on_order_report(slot, report, now_ns)
         return unmatched
 
@@ -251,7 +251,7 @@ class OrderManager:
             else:
                 filled = before.remaining_lots - (0 if report.status == "filled" else report.remaining_lots)
             if filled > 0:
-                on_fill(report.side, filled)
+                on_fill(report.side, filled, report.order_index)
         if classify_status(report.status) is StatusClass.TERMINAL:
             self.orphans.pop(report.order_index, None)
         elif previous is None:

@@ -44,7 +44,7 @@ from lmm.core.book_freshness import (
 )
 from lmm.core.execution import OrderManager
 from lmm.core.exposure import side_exposure, within_limit
-from lmm.core.ids import ClientOrderIndexAllocator
+from lmm.core.ids import ClientOrderIndexAllocator, OrderIndex
 from lmm.core.intents import TxIntent
 from lmm.core.market import MarketInfo
 from lmm.core.order_diff import DiffParams
@@ -338,8 +338,8 @@ class MarketMaker:
     def on_orders(self, reports: list[OrderReport], now_ns: int) -> None:
         before = self.orders.stats.post_only_cancels
 
-        def on_fill(side: Side, lots: int) -> None:
-            self.account.note_order_fill(side, lots, now_ns)
+        def on_fill(side: Side, lots: int, order_index: OrderIndex) -> None:
+            self.account.note_order_fill(side, lots, now_ns, order_index)
 
         # untracked live orders are cancelled by the next plan
         self.orders.on_reports(self._own_orders(reports), now_ns, on_fill)
@@ -369,7 +369,7 @@ class MarketMaker:
         self.orders.on_listing(exchange_orders, snapshot_ns)
         for key, report in result.updates:
             slot = self.orders.slots[key]
-            self.account.note_order_fill(slot.side, fill_delta(slot, report), snapshot_ns)
+            self.account.note_order_fill(slot.side, fill_delta(slot, report), snapshot_ns, report.order_index)
             self.orders.slots[key] = on_order_report(slot, report, snapshot_ns)
         for key in result.clear:
             self.orders.slots[key] = on_cleared(self.orders.slots[key])
@@ -407,7 +407,7 @@ class MarketMaker:
         for key, update in updates.items():
             if self.orders.slots[key] is not lookup.slots[key]:
                 continue
-            self.account.note_order_fill(key[0], update.filled_lots, now_ns)
+            self.account.note_order_fill(key[0], update.filled_lots, now_ns, update.order_index)
             self.orders.slots[key] = update.slot
             moved += 1
         return moved

@@ -152,6 +152,7 @@ class GapLookup:
 class LookupUpdate:
     slot: OrderSlot  # the slot's new state
     filled_lots: int  # lots of its order the answer shows traded since the slot's last report
+    order_index: OrderIndex | None = None  # the order the answer is about
 
 
 def resolve_after_gap(
@@ -189,10 +190,12 @@ def resolve_after_gap(
             continue
         report = reports.get(slot.client_index.value)
         if report is not None and classify_status(report.status) is StatusClass.TERMINAL:
-            updates[key] = LookupUpdate(on_order_report(slot, report, now_ns), fill_delta(slot, report))
+            updates[key] = LookupUpdate(on_order_report(slot, report, now_ns), fill_delta(slot, report),
+                                        report.order_index)
         elif key not in in_flight and slot.awaiting_exchange and requested_ns - slot.since_ns >= settle_ns:
             if report is None and slot.state is not SlotState.PLACING:
                 continue
             filled = 0 if report is None else fill_delta(slot, report)
-            updates[key] = LookupUpdate(on_lookup_result(slot, report, now_ns), filled)
+            updates[key] = LookupUpdate(on_lookup_result(slot, report, now_ns), filled,
+                                        None if report is None else report.order_index)
     return updates
