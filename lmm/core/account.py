@@ -11,6 +11,9 @@ Rules:
 - Fills seen first in order reports (an order's filled amount grew) are "unsettled" until a position
   taken after them arrives: a stream position (same socket as the order report, so no older than it) or a
   REST account read requested after them. Exposure counts them on top of the position meanwhile.
+- Stream trades settle unsettled fills of the same order (by our order index, from the trade's
+  ``bid_id``/``ask_id``); lots a stream trade put in the position before the order report showed them are
+  remembered per order, and that report's fill is not counted again.
 - Capital freshness is measured from the last message that carried it (WS or the REST refresh timer),
   never from silence of ``user_stats``, which only fires on change.
 - Orders are turned into ``orders.OrderReport`` values for the order tracker; prices and sizes parsed
@@ -31,6 +34,7 @@ from lmm.core.orders import OrderReport
 log = logging.getLogger("lighter_mm.account")
 
 _SEEN_TRADES_KEPT = 10_000
+_POSITION_FILLS_KEPT = 1_024  # orders whose stream trades await their order report (bounded: some never come)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,7 @@ class Fill:
     size_lots: int
     is_maker: bool
     timestamp_ms: int
+    order_index: OrderIndex | None = None  # our order that traded, when the trade names it
 
 
 def _float(value: Any) -> float | None:
@@ -70,7 +75,10 @@ class AccountState:
         self.fill_volume_usd = 0.0
         self._seen_trades: set[int] = set()
         self._seen_order: deque[int] = deque()
-        self._unsettled: deque[tuple[int, Side, int]] = deque()  # (seen_ns, our side, lots), oldest first
+        # (seen_ns, our side, lots, our order index), oldest first
+        self._unsettled: deque[tuple[int, Side, int, OrderIndex | None]] = deque()
+        self._in_position: dict[OrderIndex, int] = {}  # lots stream trades put in the position, per order,
+        # that no order report has shown yet
 
     # ---- capital ------------------------------------------------------------------------------------
 
@@ -133,32 +141,47 @@ class AccountState:
         if fills and not position_set and self.position_known:
             for fill in fills:
                 self.position_lots += -fill.size_lots if fill.side.is_ask else fill.size_lots
-                self._settle(fill.side, fill.size_lots)
             if now_ns is not None:
                 self.position_ws_ns = now_ns  # a REST read requested before this must not undo it
+        if self.position_known:  # these fills are in the position now
+            for fill in fills:
+                self._settle(fill)
         return fills
 
     # ---- fills seen in order reports, not yet in the position ---------------------------------------
 
-    def note_order_fill(self, side: Side, lots: int, now_ns: int) -> None:
-        """An order report showed `lots` of our `side` traded; counted until a later position covers it."""
+    def note_order_fill(self, side: Side, lots: int, now_ns: int, order_index: OrderIndex | None = None) -> None:
+        """An order report showed `lots` of our `side` (order `order_index`) traded; counted until a later
+        position covers it, unless a stream trade of that order already put them in the position."""
+        if order_index is not None and order_index in self._in_position:
+            already = self._in_position.pop(order_index)
+            covered = min(lots, already)
+            lots -= covered
+            if already > covered:
+                self._in_position[order_index] = already - covered
         if lots > 0:
-            self._unsettled.append((now_ns, side, lots))
+            self._unsettled.append((now_ns, side, lots, order_index))
 
     def unsettled_fill_lots(self, side: Side) -> int:
-        return sum(lots for _, s, lots in self._unsettled if s is side)
+        return sum(lots for _, s, lots, _ in self._unsettled if s is side)
 
-    def _settle(self, side: Side, lots: int) -> None:
-        """A fill of `side` entered the position: the oldest unsettled lots of that side are covered."""
-        kept: deque[tuple[int, Side, int]] = deque()
-        for seen, s, pending in self._unsettled:
-            if s is side and lots > 0:
+    def _settle(self, fill: Fill) -> None:
+        """A stream fill entered the position: unsettled lots of its order are covered; what remains is kept
+        for the order report still to come. A fill that names no order covers the oldest of its side."""
+        lots = fill.size_lots
+        kept: deque[tuple[int, Side, int, OrderIndex | None]] = deque()
+        for seen, side, pending, index in self._unsettled:
+            if side is fill.side and lots > 0 and (None in (fill.order_index, index) or index == fill.order_index):
                 covered = min(lots, pending)
                 lots -= covered
                 pending -= covered
             if pending > 0:
-                kept.append((seen, s, pending))
+                kept.append((seen, side, pending, index))
         self._unsettled = kept
+        if lots > 0 and fill.order_index is not None:
+            self._in_position[fill.order_index] = self._in_position.get(fill.order_index, 0) + lots
+            while len(self._in_position) > _POSITION_FILLS_KEPT:
+                del self._in_position[next(iter(self._in_position))]
 
     def on_trades(self, trades: list[dict[str, Any]], report: bool = True) -> list[Fill]:
         fresh: list[Fill] = []
@@ -188,6 +211,7 @@ class AccountState:
             if not (is_ask_side or is_bid_side):
                 return None
             maker_is_ask = bool(trade.get("is_maker_ask"))
+            order_id = trade.get("ask_id" if is_ask_side else "bid_id")
             return Fill(
                 trade_id=int(trade["trade_id"]),
                 side=Side.ASK if is_ask_side else Side.BID,
@@ -195,6 +219,7 @@ class AccountState:
                 size_lots=parse_scaled(str(trade["size"]), self._size_decimals),
                 is_maker=maker_is_ask if is_ask_side else not maker_is_ask,
                 timestamp_ms=int(trade.get("timestamp", 0)),
+                order_index=None if order_id is None else OrderIndex(int(order_id)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("unparseable trade skipped: %s", exc)

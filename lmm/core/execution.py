@@ -10,8 +10,9 @@ Rules:
 - A live order of ours that no slot tracks (an orphan: a create the venue took although its answer said
   no, a slot cleared while its order still rested, ...) is counted in exposure and cancelled at once by
   the next plan, which places nothing new on that side until it is proven gone (a terminal report, the
-  venue saying the order is not active, or a REST listing taken after it was seen that lacks it).
-- Fills read from order reports are handed to ``on_fill`` (side, lots) as they are seen.
+  venue saying the order is not active, or a REST listing that lacks it, requested at least the reconcile
+  grace after its last sighting: a listing lags the order stream, so a younger one proves nothing).
+- Fills read from order reports are handed to ``on_fill`` (side, lots, order index) as they are seen.
 Pure: no I/O, time is passed in.
 """
 from __future__ import annotations
@@ -42,13 +43,14 @@ from lmm.core.orders import (
 )
 from lmm.core.outcomes import Outcome, SendResult
 from lmm.core.quoting import TargetQuotes
+from lmm.core.reconcile import DEFAULT_GRACE_NS
 from lmm.core.risk import ErrorKind, classify_error
 
 log = logging.getLogger("lighter_mm.execution")
 
 ORPHAN_CANCEL_RETRY_NS = 1_000_000_000  # a cancel of an orphan not yet proven is sent again after this
 _MAX_ORPHAN_CANCELS_TRACKED = 256
-OnFill = Callable[[Side, int], None]
+OnFill = Callable[[Side, int, OrderIndex], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,11 @@ class Orphan:
     report: OrderReport  # the newest report of it
     seen_ns: int  # first seen
     cancel_sent_ns: int | None = None
+    reported_ns: int = 0  # its newest report
+
+    @property
+    def last_seen_ns(self) -> int:
+        return max(self.seen_ns, self.reported_ns)
 
     @property
     def lots(self) -> int:
@@ -129,12 +136,14 @@ class OrderManager:
     def orphan_lots(self, side: Side) -> int:
         return sum(orphan.lots for orphan in self.orphans.values() if orphan.report.side is side)
 
-    def on_listing(self, exchange_orders: Iterable[OrderReport], snapshot_ns: int) -> None:
-        """A REST listing of the market's live orders taken at `snapshot_ns`: orphans seen before it and
-        absent from it are gone."""
+    def on_listing(self, exchange_orders: Iterable[OrderReport], snapshot_ns: int,
+                   grace_ns: int = DEFAULT_GRACE_NS) -> None:
+        """A REST listing of the market's live orders requested at `snapshot_ns`: an orphan absent from it is
+        gone when the listing was requested at least `grace_ns` after the orphan was last seen (the grace a
+        tracked slot gets in reconcile_orders: the listing may lag the stream that reported it)."""
         listed = {report.order_index for report in exchange_orders}
         for index, orphan in list(self.orphans.items()):
-            if index not in listed and orphan.seen_ns < snapshot_ns:
+            if index not in listed and snapshot_ns - orphan.last_seen_ns >= grace_ns:
                 del self.orphans[index]
 
     def tracked_cancels(self) -> list[TxIntent]:
@@ -243,7 +252,7 @@ class OrderManager:
             slot = self.slots[key]
             filled = fill_delta(slot, report)
             if filled and on_fill is not None:
-                on_fill(slot.side, filled)
+                on_fill(slot.side, filled, report.order_index)
             self.slots[key] = on_order_report(slot, report, now_ns)
         return unmatched
 
@@ -256,7 +265,7 @@ class OrderManager:
             else:
                 filled = before.remaining_lots - (0 if report.status == "filled" else report.remaining_lots)
             if filled > 0:
-                on_fill(report.side, filled)
+                on_fill(report.side, filled, report.order_index)
         if classify_status(report.status) is StatusClass.TERMINAL:
             self.orphans.pop(report.order_index, None)
         elif previous is None:
@@ -264,7 +273,7 @@ class OrderManager:
             log.warning("order %s (%s %s lots) is live but no slot tracks it", report.order_index.value,
                         report.side.value, report.remaining_lots)
         else:
-            self.orphans[report.order_index] = replace(previous, report=report)
+            self.orphans[report.order_index] = replace(previous, report=report, reported_ns=now_ns)
 
     def check_timeouts(self, now_ns: int) -> list[LookupRequest]:
         lookups: list[LookupRequest] = []
@@ -281,6 +290,10 @@ class OrderManager:
     def allocator(self) -> ClientOrderIndexAllocator:
         """The one client-order-index allocator of this market (shared with recovery and flatten orders)."""
         return self._allocator
+
+    def keys_in_flight(self) -> frozenset[SlotKey]:
+        """Slots with a send whose result has not come back yet."""
+        return frozenset(self._in_flight.values())
 
     def live_prices(self) -> dict[SlotKey, int]:
         return {key: slot.price_tick for key, slot in self.slots.items() if slot.state is not SlotState.IDLE}

@@ -12,7 +12,9 @@ Rules:
 - Send results feed the breaker (venue rejections), the 429 backoff and the slots; an UNKNOWN outcome
   pauses quoting until a clean reconcile.
 - Reconcile: the exchange's active orders (REST) against the slots: unknown orders are cancelled, gone
-  orders cleared, mismatches debounced into a pause.
+  orders cleared, mismatches debounced into a pause. After a gap in the order stream, a lookup of the
+  tracked orders by client index (``gap_lookup`` / ``apply_lookup``) settles what the stream missed, fills
+  included.
 - Position limit: a side is quoted only while its worst case (position + unsettled fills + every order of
   that side, resting, in flight or targeted + untracked orders) stays within M (exposure.py); fills seen in
   order reports count at once, before the position update that follows them.
@@ -42,7 +44,7 @@ from lmm.core.book_freshness import (
 )
 from lmm.core.execution import OrderManager
 from lmm.core.exposure import side_exposure, within_limit
-from lmm.core.ids import ClientOrderIndexAllocator
+from lmm.core.ids import ClientOrderIndexAllocator, OrderIndex
 from lmm.core.intents import TxIntent
 from lmm.core.market import MarketInfo
 from lmm.core.order_diff import DiffParams
@@ -57,7 +59,15 @@ from lmm.core.quoting import (
     build_target_quotes,
     position_limit_usd,
 )
-from lmm.core.reconcile import MismatchDebouncer, ReconcileResult, reconcile_orders, without_foreign
+from lmm.core.reconcile import (
+    GapLookup,
+    MismatchDebouncer,
+    ReconcileResult,
+    lookup_client_indexes,
+    reconcile_orders,
+    resolve_after_gap,
+    without_foreign,
+)
 from lmm.core.risk import (
     BackoffParams,
     BreakerParams,
@@ -328,8 +338,8 @@ class MarketMaker:
     def on_orders(self, reports: list[OrderReport], now_ns: int) -> None:
         before = self.orders.stats.post_only_cancels
 
-        def on_fill(side: Side, lots: int) -> None:
-            self.account.note_order_fill(side, lots, now_ns)
+        def on_fill(side: Side, lots: int, order_index: OrderIndex) -> None:
+            self.account.note_order_fill(side, lots, now_ns, order_index)
 
         # untracked live orders are cancelled by the next plan
         self.orders.on_reports(self._own_orders(reports), now_ns, on_fill)
@@ -359,7 +369,7 @@ class MarketMaker:
         self.orders.on_listing(exchange_orders, snapshot_ns)
         for key, report in result.updates:
             slot = self.orders.slots[key]
-            self.account.note_order_fill(slot.side, fill_delta(slot, report), snapshot_ns)
+            self.account.note_order_fill(slot.side, fill_delta(slot, report), snapshot_ns, report.order_index)
             self.orders.slots[key] = on_order_report(slot, report, snapshot_ns)
         for key in result.clear:
             self.orders.slots[key] = on_cleared(self.orders.slots[key])
@@ -379,3 +389,25 @@ class MarketMaker:
         self.stats.orphans_cancelled += len(result.cancel_unknown)
         # counted in exposure until proven gone; the plan does not cancel them again meanwhile
         return self.orders.cancel_orphans(result.cancel_unknown, self._clock_ns(), exchange_orders)
+
+    def gap_lookup(self, now_ns: int) -> GapLookup:
+        """What to look up by client index now that the order stream is back from a gap (requested at
+        `now_ns`), with the slots and sends in flight as they are at the request."""
+        return GapLookup(tuple(lookup_client_indexes(self.orders.slots)), dict(self.orders.slots),
+                         self.orders.keys_in_flight(), now_ns)
+
+    def apply_lookup(self, lookup: GapLookup, looked_up: Sequence[OrderReport], now_ns: int) -> int:
+        """Apply the answer to `lookup`: slots it settles move (unless a report moved them while it was out),
+        and fills it reveals count as unsettled, as from the stream. Returns how many slots moved."""
+        settle_ns = int(self.config.safety.order_reconcile_timeout_sec * SEC)
+        updates = resolve_after_gap(lookup.slots, looked_up, asked=set(lookup.asked),
+                                    requested_ns=lookup.requested_ns, settle_ns=settle_ns, now_ns=now_ns,
+                                    in_flight=lookup.in_flight)
+        moved = 0
+        for key, update in updates.items():
+            if self.orders.slots[key] is not lookup.slots[key]:
+                continue
+            self.account.note_order_fill(key[0], update.filled_lots, now_ns, update.order_index)
+            self.orders.slots[key] = update.slot
+            moved += 1
+        return moved

@@ -11,7 +11,11 @@
 # - A reconcile that cancels or clears anything is a mismatch; `debounce_count` mismatches in a row pause
 #   quoting; a clean reconcile resets the count. Orders still inside the grace period are not mismatches.
 # - After a gap in the order stream (reconnect), a lookup of the tracked orders by client index settles
-#   them without the grace period: terminal answers at once, overdue sends by the lookup's answer.
+#   them without the grace period: terminal answers at once, overdue sends by the lookup's answer. No
+#   answer is proof only for a create whose send has returned and settled; a slot whose send was still in
+#   flight when the lookup was requested is not judged, and a modify or cancel of a confirmed order missing
+#   from the answer is left to the active-orders reconcile and its grace. Fills the answer reveals are
+#   returned with the new slot, to be counted like those of the stream.
 # - With `safety.cancel_foreign_orders` false the list is first narrowed by `without_foreign`: an order
 #   that is neither of the bot's client-order-index shape nor tracked is someone else's and is not looked at,
 #   so it is never cancelled and never counts as a mismatch.
@@ -23,7 +27,15 @@ from dataclasses import dataclass
 
 from lmm.core.ids import ClientOrderIndex, OrderIndex
 from lmm.core.order_state import SlotState, StatusClass, classify_status
-from lmm.core.orders import OrderReport, OrderSlot, SlotKey, match_report, on_lookup_result, on_order_report
+from lmm.core.orders import (
+    OrderReport,
+    OrderSlot,
+    SlotKey,
+    fill_delta,
+    match_report,
+    on_lookup_result,
+    on_order_report,
+)
 
 SEC = 1_000_000_000
 DEFAULT_GRACE_NS = 10 * SEC  # well above the ~200 ms Standard maker latency (Hummingbot uses 10 s)
@@ -125,6 +137,24 @@ def lookup_client_indexes(slots: Mapping[SlotKey, OrderSlot], limit: int = 20) -
     return indexes[:limit]
 
 
+@dataclass(frozen=True, slots=True)
+class GapLookup:
+    """A lookup by client index made when the order stream came back from a gap, as it was requested: what
+    was asked, the slots and the keys with a send in flight at that moment."""
+
+    asked: tuple[int, ...]
+    slots: Mapping[SlotKey, OrderSlot]
+    in_flight: frozenset[SlotKey]
+    requested_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class LookupUpdate:
+    slot: OrderSlot  # the slot's new state
+    filled_lots: int  # lots of its order the answer shows traded since the slot's last report
+    order_index: OrderIndex | None = None  # the order the answer is about
+
+
 def resolve_after_gap(
     slots: Mapping[SlotKey, OrderSlot],
     looked_up: Sequence[OrderReport],
@@ -133,14 +163,18 @@ def resolve_after_gap(
     requested_ns: int,
     settle_ns: int,
     now_ns: int,
-) -> dict[SlotKey, OrderSlot]:
+    in_flight: Collection[SlotKey] = (),
+) -> dict[SlotKey, LookupUpdate]:
     """New slot states from a lookup by client index (`asked`, requested at `requested_ns`) made when the
     order stream came back from a gap: the reports it would have carried are lost.
 
     - A terminal report frees its slot whatever the slot's age: a proven end.
+    - A slot whose send was in flight at the request (`in_flight`) is not judged otherwise: the lookup may
+      predate what the send does.
     - A slot waiting on the exchange since at least `settle_ns` before the request takes the lookup's answer
-      (orders.on_lookup_result): its order resting unchanged means the modify or cancel was lost, no order
-      under its client index means the create never landed or the order is gone.
+      (orders.on_lookup_result): its order resting unchanged means the modify or cancel was lost; no order
+      under its client index means a create never landed. A modify or cancel of an order the venue confirmed
+      is not freed for a missing answer (REST may lag): the active-orders reconcile and its grace decide.
     - Anything else is left to the stream and the active-orders reconcile.
     """
     reports: dict[int, OrderReport] = {}
@@ -150,13 +184,18 @@ def resolve_after_gap(
         known = reports.get(report.client_index.value)
         if known is None or classify_status(report.status) is StatusClass.TERMINAL:
             reports[report.client_index.value] = report
-    updates: dict[SlotKey, OrderSlot] = {}
+    updates: dict[SlotKey, LookupUpdate] = {}
     for key, slot in slots.items():
         if slot.state is SlotState.IDLE or slot.client_index is None or slot.client_index.value not in asked:
             continue
         report = reports.get(slot.client_index.value)
         if report is not None and classify_status(report.status) is StatusClass.TERMINAL:
-            updates[key] = on_order_report(slot, report, now_ns)
-        elif slot.awaiting_exchange and requested_ns - slot.since_ns >= settle_ns:
-            updates[key] = on_lookup_result(slot, report, now_ns)
+            updates[key] = LookupUpdate(on_order_report(slot, report, now_ns), fill_delta(slot, report),
+                                        report.order_index)
+        elif key not in in_flight and slot.awaiting_exchange and requested_ns - slot.since_ns >= settle_ns:
+            if report is None and slot.state is not SlotState.PLACING:
+                continue
+            filled = 0 if report is None else fill_delta(slot, report)
+            updates[key] = LookupUpdate(on_lookup_result(slot, report, now_ns), filled,
+                                        None if report is None else report.order_index)
     return updates

@@ -33,7 +33,7 @@ from lmm.core.order_diff import requote_threshold_warning
 from lmm.core.orders import OrderReport
 from lmm.core.pacing import Pacer
 from lmm.core.quota_recovery_plan import RecoveryParams
-from lmm.core.reconcile import lookup_client_indexes, poll_interval_ns, resolve_after_gap
+from lmm.core.reconcile import GapLookup, poll_interval_ns
 from lmm.daemon.flatten import flatten_position
 from lmm.daemon.quota_recovery import QuotaRecoveryRunner, RecoveryInputs
 from lmm.daemon.sampler import ModelSampler, run_fixed_clock
@@ -405,31 +405,23 @@ async def _resync(rt: Runtime) -> None:
     client index (what the stream missed settles their slots at once, with no grace period) while the account
     is refreshed; then the active orders are reconciled. Quoting resumes as soon as the slots are free."""
     started = time.monotonic()
-    asked = lookup_client_indexes(rt.mm.orders.slots)
-    await asyncio.gather(_settle_by_lookup(rt, asked), _refresh_account_or_warn(rt, "resync"))
+    lookup = rt.mm.gap_lookup(time.monotonic_ns())
+    await asyncio.gather(_settle_by_lookup(rt, lookup), _refresh_account_or_warn(rt, "resync"))
     await _reconcile(rt)
     rt.send_loop.wake()
     log.info("order stream back: resynced over REST in %.0f ms (%d tracked order(s) looked up)",
-             (time.monotonic() - started) * 1e3, len(asked))
+             (time.monotonic() - started) * 1e3, len(lookup.asked))
 
 
-async def _settle_by_lookup(rt: Runtime, asked: list[int]) -> None:
-    if not asked:
+async def _settle_by_lookup(rt: Runtime, lookup: GapLookup) -> None:
+    if not lookup.asked:
         return
-    slots = rt.mm.orders.slots
-    before = dict(slots)
-    requested = time.monotonic_ns()
     try:
-        raw = await rt.reader.orders_by_client_index(asked)
+        raw = await rt.reader.orders_by_client_index(list(lookup.asked))
     except VenueReadError as exc:
         log.warning("resync: order lookup failed: %s", exc)
         return
-    settle_ns = int(rt.config.safety.order_reconcile_timeout_sec * SEC)
-    updates = resolve_after_gap(before, rt.mm.account.parse_orders(raw), asked=set(asked), requested_ns=requested,
-                                settle_ns=settle_ns, now_ns=time.monotonic_ns())
-    for key, slot in updates.items():
-        if slots[key] is before[key]:  # a report may have moved the slot while the lookup was out
-            slots[key] = slot
+    rt.mm.apply_lookup(lookup, rt.mm.account.parse_orders(raw), time.monotonic_ns())
 
 
 async def _refresh_account_or_warn(rt: Runtime, when: str) -> None:

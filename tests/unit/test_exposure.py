@@ -23,6 +23,7 @@ from lmm.core.order_state import Side, SlotState
 from lmm.core.orders import OrderReport, OrderSlot, fill_delta, slot_exposure_lots
 from lmm.core.outcomes import Outcome, SendResult
 from lmm.core.quoting import CapitalSnapshot, MarketRules, QuoteLevel, QuotingParams, TargetQuotes, position_limit_usd
+from lmm.core.reconcile import DEFAULT_GRACE_NS
 
 BTC = MarketInfo(1, "BTC", 1, 5, 20, 10_000_000)
 RULES = MarketRules(1, 5, 20, 10.0)
@@ -158,6 +159,28 @@ def test_stream_fills_without_a_position_move_the_position_at_once():
     assert account.position_lots == 30
 
 
+def test_a_trade_seen_before_its_order_report_is_not_counted_again_by_the_report():
+    account = AccountState(7, 1, 1, 5)
+    account.on_positions([{"market_id": 1, "sign": 1, "position": "0.00040"}], now_ns=1)
+    trade = {"trade_id": 1, "market_id": 1, "bid_account_id": 7, "ask_account_id": 99, "is_maker_ask": False,
+             "price": "99900.0", "size": "0.00030", "bid_id": OID.value, "ask_id": OID.value + 1}
+    account.on_account_all({"type": "update/account_all", "trades": {"1": [trade]}}, 10)
+    assert account.position_lots == 70
+    account.note_order_fill(Side.BID, 30, now_ns=11, order_index=OID)  # the order report of that trade
+    assert account.unsettled_fill_lots(Side.BID) == 0
+    account.note_order_fill(Side.BID, 5, now_ns=12, order_index=OID)  # a later fill of it: not in the position
+    assert account.unsettled_fill_lots(Side.BID) == 5
+    # the same with the trade in a frame that carries the position, and through the market maker
+    mm = bot(40)
+    plan(mm.orders, TargetQuotes(bids=(QuoteLevel(999_000, 30),), asks=()))
+    cid = mm.orders.slots[(Side.BID, 0)].client_index
+    mm.on_orders([report(remaining=30, filled=0, cid=cid.value)], NOW)
+    mm.account.on_account_all({"type": "update/account_all", "trades": {"1": [trade]},
+                               "positions": {"1": {"market_id": 1, "sign": 1, "position": "0.00070"}}}, NOW + 1)
+    mm.on_orders([report("filled", remaining=0, filled=30, cid=cid.value)], NOW + 2)
+    assert mm.account.position_lots == 70 and mm.account.unsettled_fill_lots(Side.BID) == 0
+
+
 def test_a_frame_with_our_position_is_the_truth_and_its_trades_are_not_added_again():
     account = AccountState(7, 1, 1, 5)
     account.on_positions([], snapshot=True, now_ns=1)
@@ -207,7 +230,7 @@ def test_an_untracked_live_order_is_counted_cancelled_first_and_holds_its_side()
     assert resent == [CancelOrder(1, OID.value)]  # ... but again once the retry interval passed
     fills: list[tuple[Side, int]] = []
     m.on_reports([report("canceled", remaining=0, filled=15, cid=12345)], NOW + 2,
-                 on_fill=lambda side, lots: fills.append((side, lots)))
+                 on_fill=lambda side, lots, _: fills.append((side, lots)))
     assert fills == [(Side.BID, 15)]  # it traded 15 lots before the cancel took effect
     assert m.orphans == {}
     assert [i.is_ask for i in plan(m, bid_ask(), NOW + 3) if isinstance(i, CreateOrder)] == [False]
@@ -224,7 +247,23 @@ def test_an_orphan_is_dropped_when_the_venue_says_it_is_gone_or_a_later_listing_
     assert OID in m.orphans  # still listed
     m.on_listing([], NOW + 1)  # a listing older than the sighting proves nothing
     assert OID in m.orphans
-    m.on_listing([], NOW + 3)
+    m.on_listing([], NOW + 2 + DEFAULT_GRACE_NS)  # requested a grace after the sighting
+    assert m.orphans == {}
+
+
+def test_a_listing_that_lags_the_stream_does_not_drop_an_orphan_within_the_grace():
+    # a create the venue answered "no" to landed: the stream reports it, it becomes an orphan holding its side
+    m = manager()
+    m.on_reports([report(remaining=40, cid=12345)], NOW)
+    assert m.orphan_lots(Side.BID) == 40
+    m.on_listing([], snapshot_ns=NOW + 1)  # REST, a moment behind the stream, does not list it yet
+    assert m.orphan_lots(Side.BID) == 40
+    intents = plan(m, bid_ask(), NOW + 2)
+    assert not [i for i in intents if isinstance(i, CreateOrder) and not i.is_ask]  # no second bid
+    m.on_reports([report(remaining=25, filled=15, cid=12345)], NOW + 5)  # still live: the grace restarts
+    m.on_listing([], NOW + DEFAULT_GRACE_NS)
+    assert m.orphan_lots(Side.BID) == 25
+    m.on_listing([], NOW + 5 + DEFAULT_GRACE_NS)  # a grace after its last sighting: gone
     assert m.orphans == {}
 
 
@@ -242,11 +281,11 @@ def test_fills_of_tracked_orders_are_reported_as_they_are_seen():
     bid = m.slots[(Side.BID, 0)]
     fills: list[tuple[Side, int]] = []
     m.on_reports([OrderReport(OID, bid.client_index, Side.BID, "open", 999_000, 30, 0)], NOW,
-                 on_fill=lambda side, lots: fills.append((side, lots)))
+                 on_fill=lambda side, lots, _: fills.append((side, lots)))
     m.on_reports([OrderReport(OID, bid.client_index, Side.BID, "open", 999_000, 10, 20)], NOW,
-                 on_fill=lambda side, lots: fills.append((side, lots)))
+                 on_fill=lambda side, lots, _: fills.append((side, lots)))
     m.on_reports([OrderReport(OID, bid.client_index, Side.BID, "filled", 999_000, 0, 30)], NOW,
-                 on_fill=lambda side, lots: fills.append((side, lots)))
+                 on_fill=lambda side, lots, _: fills.append((side, lots)))
     assert fills == [(Side.BID, 20), (Side.BID, 10)]
     assert m.slots[(Side.BID, 0)].state is SlotState.IDLE
 
