@@ -161,14 +161,19 @@ def run(seconds: float, seed: int, warmup_s: float) -> int:
               f"tick-to-order p50: {perf['tick_to_order_p50_ms']:.2f} ms")
         return 0 if status == 0 else 1
     finally:
-        if daemon is not None and daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
-        simulator.send_signal(signal.SIGTERM)
-        try:
-            simulator.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            simulator.kill()
+        stop_processes(daemon, simulator)
+
+
+def stop_processes(daemon: subprocess.Popen[bytes] | None, simulator: subprocess.Popen[str]) -> None:
+    """Kill a daemon still running (a failed measurement), then stop the simulator."""
+    if daemon is not None and daemon.poll() is None:
+        daemon.kill()
+        daemon.wait()
+    simulator.send_signal(signal.SIGTERM)
+    try:
+        simulator.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        simulator.kill()
 
 
 def main(argv: list[str] | None = None) -> int:

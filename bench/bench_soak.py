@@ -39,6 +39,7 @@ from bench_daemon import (
     process_sample,
     register_account,
     start_simulator,
+    stop_processes,
     wait_for_line,
 )
 
@@ -142,14 +143,7 @@ def run(minutes: float, seed: int, interval_s: float, warmup_model_s: float, sna
               f"tick-to-order p50 {perf['tick_to_order_p50_ms']:.2f} ms")
         return 0 if status == 0 else 1
     finally:
-        if daemon is not None and daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
-        simulator.send_signal(signal.SIGTERM)
-        try:
-            simulator.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            simulator.kill()
+        stop_processes(daemon, simulator)
 
 
 def main(argv: list[str] | None = None) -> int:
