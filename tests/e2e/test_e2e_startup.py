@@ -22,6 +22,7 @@ from e2e_support import (
     without_credentials,
 )
 
+from lmm.daemon.process_lock import LOCK_DIR, lock_path
 from sim.testing import SimAccount, SimHandle, start_simulator
 
 MARKET_ID = 1  # BTC on the simulator
@@ -121,7 +122,7 @@ def test_env_file_garbage_lines_are_ignored_with_one_warning(sim: SimHandle, acc
 def test_second_process_on_the_same_key_refuses_and_the_lock_dies_with_the_first(
         sim: SimHandle, tmp_path: Path) -> None:
     account = sim.create_account(collateral="5000", tier="premium")
-    env = live_env(sim, account) | {"TMPDIR": str(tmp_path)}  # the lock directory of all three processes
+    env = live_env(sim, account)
     first = start_daemon(tmp_path, env, "--live", name="first")
     try:
         quotes = wait_for(lambda: two_sided(resting_quotes(sim, account.account_index, MARKET_ID)), 40,
@@ -136,7 +137,8 @@ def test_second_process_on_the_same_key_refuses_and_the_lock_dies_with_the_first
         first.process.wait(timeout=10)
     finally:
         first.kill()
-    assert list(tmp_path.glob("lighter-mm-*/*.lock")), "the lock file stays behind after kill -9 (harmless)"
+    lock = lock_path(LOCK_DIR, sim.lighter_url, account.account_index, account.api_key_index)
+    assert lock.exists(), "the lock file stays behind after kill -9 (harmless)"
     third = start_daemon(tmp_path, env, "--live", name="third")
     try:
         third.wait_output(r"start-up: (no open order|\d+ open order\(s\)) on BTC", 40)  # got past the lock
