@@ -252,6 +252,10 @@ def decode_items(kind: str, items: Iterable[Item], grid: Grid | None) -> tuple[l
     """Full rows (schema order) of `kind`, and the items that did not decode (extra = the reason)."""
     rows: list[tuple] = []
     rejects: list[Item] = []
+    if kind in s.BOT_KINDS:
+        from lmm.venue.tape.bot_rows import bot_rows
+
+        return bot_rows(kind, list(items))
     if kind in (s.OTHER, s.EVENT):
         for local_ns, seq, raw, extra in items:
             body = tuple(extra)

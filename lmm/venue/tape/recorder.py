@@ -57,11 +57,14 @@ class LocalClock:
     """Wall-clock nanoseconds that never go back: the wall time at start plus the monotonic time since."""
 
     def __init__(self) -> None:
-        self._wall0 = time.time_ns()
-        self._mono0 = time.monotonic_ns()
+        self.offset_ns = time.time_ns() - time.monotonic_ns()  # local ns = monotonic ns + offset
 
     def __call__(self) -> int:
-        return self._wall0 + time.monotonic_ns() - self._mono0
+        return time.monotonic_ns() + self.offset_ns
+
+    def from_monotonic(self, monotonic_ns: int) -> int:
+        """The local time of a `time.monotonic_ns()` reading (the bot's clocks are monotonic)."""
+        return monotonic_ns + self.offset_ns
 
 
 async def _binance_market(config: Config, symbol: str, session: aiohttp.ClientSession) -> BinanceFeedSettings | None:
