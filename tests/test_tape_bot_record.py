@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from e2e_support import (
     ROOT,
+    Daemon,
     base_env,
     live_env,
     position_and_volume,
@@ -167,7 +168,9 @@ def sim() -> Iterator[SimHandle]:
         yield handle
 
 
-def _volume(sim: SimHandle, account: SimAccount) -> float:
+def _volume(sim: SimHandle, account: SimAccount, daemon: Daemon) -> float:
+    if daemon.process.poll() is not None:
+        raise AssertionError(f"daemon exited ({daemon.process.returncode}):\n{daemon.tail()}")
     return position_and_volume(sim, account.account_index, MARKET_ID)[1]
 
 
@@ -186,7 +189,7 @@ def test_record_writes_both_venues_and_the_bots_events_with_no_gap(sim: SimHandl
     daemon = start_daemon(tmp_path, live_env(sim, account), "--live", "--record", str(tape_dir))
     try:
         started = time.monotonic()
-        wait_for(lambda: _volume(sim, account) > 0, 90, "a fill of the account", interval=0.25)
+        wait_for(lambda: _volume(sim, account, daemon) > 0, 90, "a fill of the account", interval=0.25)
         wait_for(lambda: time.monotonic() - started >= MIN_RECORD_S, MIN_RECORD_S + 1, "the recording time")
         status = daemon.stop(signal.SIGTERM, timeout=STOP_WAIT_S)
     finally:
