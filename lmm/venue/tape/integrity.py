@@ -11,6 +11,8 @@ Rules (docs/tape.md, Integrity):
 - A bookTicker is comparable when a diff with the same `u` is applied to a synced Binance book, whether the
   ticker arrived before that diff (the usual case: bookTicker is real time, diffs are batched) or after
   it; it must equal the book's best bid and ask, prices and sizes, right after that diff.
+- A bot-recorded tape's own kinds are summed per symbol (intents, sends, outcomes by name, order
+  reports, fills, model states).
 """
 from __future__ import annotations
 
