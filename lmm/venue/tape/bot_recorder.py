@@ -2,8 +2,9 @@
 
 Rules:
 - Every hook is one clock read and one append to a `TapeWriter` stream (a deque); decoding, encoding and
-  writing happen on the writer's thread. Hooks never raise into the bot: the feeds and the manager guard
-  their calls, and the objects appended are immutable (intents, send results, reports, fills) or tuples.
+  writing happen on the writer's thread, where an object that cannot be read goes to `other` rather than
+  failing the flush. The objects appended are immutable (intents, send results, reports, fills) or tuples
+  of plain values, so the bot may go on using them.
 - Local times are `LocalClock` readings (wall clock at start + monotonic time since); the bot's own
   monotonic stamps (`written_ns`) are converted with the same offset, so every time on the tape is on one
   clock.
