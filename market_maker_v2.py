@@ -19,6 +19,7 @@ import math
 import signal
 import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from lmm.config.config import (
@@ -98,6 +99,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="after cancelling the orders at exit, close the position with reduce-only IOC orders "
                              "(slippage 0.5%% of price; off by default)")
     parser.add_argument("--sim-seed", type=int, default=1, help="simulator random seed (default: 1)")
+    parser.add_argument("--record", metavar="DIR",
+                        help="write a tape (docs/tape.md) of the market frames the bot receives and of what it "
+                             "does (intents, outcomes, order reports, fills, model state) to this new directory")
     return parser.parse_args(argv)
 
 
@@ -122,8 +126,13 @@ async def _main(args: argparse.Namespace, config: Config, creds: Credentials | N
             from lmm.venue.sim_mode import start_sim_for_bot
 
             sim, config, creds = await start_sim_for_bot(config, args.symbol, args.sim_seed)
+        record = None
+        if args.record:
+            from lmm.daemon.recording import RecordOptions
+
+            record = RecordOptions(Path(args.record), mode="sim" if sim is not None else "live")
         status = await run_daemon(config, args.symbol, creds, duration=args.duration, stop=stop,
-                                  metrics=metrics, flatten_on_exit=args.flatten_on_exit)
+                                  metrics=metrics, flatten_on_exit=args.flatten_on_exit, record=record)
         return status
     finally:
         if sim is not None:
@@ -151,8 +160,26 @@ def _refuse(error: StartupError) -> int:
     return error.status
 
 
+def _check_record_dir(directory: str | None) -> None:
+    """--record must name a new tape: refused at once (one line, exit 2) rather than after start-up."""
+    if directory is None:
+        return
+    from lmm.venue.tape.manifest import MANIFEST_NAME
+
+    path = Path(directory)
+    if (path / MANIFEST_NAME).exists():
+        raise StartupError(f"--record {directory}: already holds a tape; choose another directory", EXIT_BAD_INPUT)
+    if path.exists() and not path.is_dir():
+        raise StartupError(f"--record {directory}: not a directory", EXIT_BAD_INPUT)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        _check_record_dir(args.record)
+    except StartupError as error:
+        print(str(error), file=sys.stderr, flush=True)
+        return error.status
     try:
         dotenv_warning = load_dotenv_file(args.env_file)
     except ConfigError as error:

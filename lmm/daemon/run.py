@@ -9,6 +9,8 @@ Rules:
   through the shutdown path (fatal exit status).
 - One shutdown path for SIGINT/SIGTERM, the end of ``--duration`` and fatal errors: stop quoting, cancel
   every order of this market, confirm over REST that none is left (retrying), then close everything.
+- ``--record``: the tape is opened once the market is known and closed after the shutdown path
+  (``recording``); without it the runtime's recorder is None and no hook runs.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from lmm.core.quota_recovery_plan import RecoveryParams
 from lmm.core.reconcile import GapLookup, poll_interval_ns
 from lmm.daemon.flatten import flatten_position
 from lmm.daemon.quota_recovery import QuotaRecoveryRunner, RecoveryInputs
+from lmm.daemon.recording import RecordOptions, close_recorder, open_recorder, state_sampler
 from lmm.daemon.sampler import ModelSampler, run_fixed_clock
 from lmm.daemon.send_loop import SendLoop
 from lmm.daemon.startup_checks import (
@@ -56,6 +59,7 @@ from lmm.venue.lighter.book_sanity import SanityChecker, rest_best_ticks
 from lmm.venue.lighter.client import TradingClient, open_trading_client
 from lmm.venue.lighter.feed import LighterFeed
 from lmm.venue.lighter.rest import TokenCache, VenueReader, VenueReadError
+from lmm.venue.tape.bot_recorder import BotRecorder
 from lmm.venue.ws.manager import LighterWsManager, WsSettings
 
 log = logging.getLogger("lighter_mm.daemon")
@@ -82,16 +86,18 @@ class Runtime:
     recovery: QuotaRecoveryRunner | None = None
     flatten_on_exit: bool = False
     may_remain: str = ""  # set when cancelling gave up: the orders that may still be open
+    recorder: BotRecorder | None = None  # --record: the tape of what the bot receives and does
 
 
 async def run_daemon(config: Config, symbol: str, creds: Credentials, *, duration: float | None,
-                     stop: asyncio.Event, metrics: Metrics | None = None, flatten_on_exit: bool = False) -> int:
+                     stop: asyncio.Event, metrics: Metrics | None = None, flatten_on_exit: bool = False,
+                     record: RecordOptions | None = None) -> int:
     """Run the bot until ``stop`` is set, ``duration`` elapses or a task fails. Returns the exit status."""
     session = aiohttp.ClientSession()
     runtime: Runtime | None = None
     shutdown_clean = True
     try:
-        runtime = await _start(config, symbol, creds, session)
+        runtime = await _start(config, symbol, creds, session, record)
         runtime.flatten_on_exit = flatten_on_exit
         if metrics is not None:
             metrics.bind(runtime.status.snapshot)
@@ -99,6 +105,8 @@ async def run_daemon(config: Config, symbol: str, creds: Credentials, *, duratio
     finally:
         if runtime is not None:
             shutdown_clean = await _shutdown(runtime)
+            if runtime.recorder is not None:
+                await close_recorder(runtime.recorder, {"shutdown_clean": shutdown_clean})
             runtime.status.summary()
             if not shutdown_clean:  # the console's last line: what to check by hand
                 log.error("SHUTDOWN INCOMPLETE: %s", f"{runtime.may_remain}; check the venue by hand" if
@@ -110,7 +118,8 @@ async def run_daemon(config: Config, symbol: str, creds: Credentials, *, duratio
     return status if shutdown_clean else EXIT_FATAL  # an order may be left, or the position was not closed
 
 
-async def _start(config: Config, symbol: str, creds: Credentials, session: aiohttp.ClientSession) -> Runtime:
+async def _start(config: Config, symbol: str, creds: Credentials, session: aiohttp.ClientSession,
+                 record: RecordOptions | None = None) -> Runtime:
     """Everything before quoting. A failure the user can act on is a ``StartupError`` (one line, its exit
     status); nothing is signed before the venue has confirmed the account, the key and its public key."""
     endpoints = config.endpoints
@@ -138,6 +147,15 @@ async def _start(config: Config, symbol: str, creds: Credentials, session: aioht
     premium = await _read_tier(reader)
     pacer = Pacer(config.performance.rate_limit_send_interval, premium=premium)
     send_loop = SendLoop(client.sender, pacer, mm.compute_ops, mm.on_send_loop_results, mm.rate_limited_delay_s)
+    settings = BinanceFeedSettings.from_config(config, market.symbol)
+    recorder = None
+    if record is not None:
+        try:
+            recorder = open_recorder(record, config, market, settings)
+        except BaseException:
+            await client.close()
+            raise
+        client.sender.observer = recorder
 
     def on_book(now_ns: int) -> None:
         mm.on_book_tick(now_ns)
@@ -145,20 +163,23 @@ async def _start(config: Config, symbol: str, creds: Credentials, session: aioht
 
     ws = LighterWsManager(endpoints.lighter_ws_url, WsSettings.from_config(config.websocket),
                           token_provider=tokens.get)
+    on_orders, on_fills = mm.on_orders, mm.on_fills
+    if recorder is not None:
+        on_orders, on_fills = recorder.orders_then(on_orders), recorder.fills_then(on_fills)
     feed = LighterFeed(ws, market, mm.account, model, config.vol_obi.looking_depth, on_book=on_book,
-                       on_orders=mm.on_orders, on_fills=mm.on_fills)
+                       on_orders=on_orders, on_fills=on_fills, recorder=recorder)
     mm.feed = feed
     binance = None
-    settings = BinanceFeedSettings.from_config(config, market.symbol)
     if settings is not None:
-        binance = BinanceObiFeed(settings)
+        binance = BinanceObiFeed(settings, recorder=None if recorder is None else recorder.binance)
     elif config.alpha.source == "binance":
         log.warning("no Binance symbol for %s: using the Lighter imbalance only", market.symbol)
     sanity = SanityChecker(session, endpoints.lighter_base_url, market.market_id, market.price_decimals,
                            lambda: feed.book, feed.resync, config.safety.sanity_check_interval_sec,
                            config.safety.sanity_tolerance_bps)
     status = StatusReporter(mm, client.sender, feed, binance, ws)
-    runtime = Runtime(config, market, client, reader, mm, ws, feed, binance, send_loop, sanity, status)
+    runtime = Runtime(config, market, client, reader, mm, ws, feed, binance, send_loop, sanity, status,
+                      recorder=recorder)
     if premium and config.quota_recovery.enabled:
         runtime.recovery = _quota_recovery(runtime, pacer)
 
@@ -173,13 +194,19 @@ async def _start(config: Config, symbol: str, creds: Credentials, session: aioht
                                f"not quoting (check the venue)", EXIT_FATAL)
         await _set_leverage(runtime)
     except (*NETWORK_ERRORS, VenueReadError) as exc:
-        await client.close()
+        await _close_at_start(runtime)
         raise unreachable(endpoints.lighter_base_url, str(exc) if isinstance(exc, VenueReadError)
                           else describe_network_error(exc)) from exc
     except BaseException:
-        await client.close()
+        await _close_at_start(runtime)
         raise
     return runtime
+
+
+async def _close_at_start(rt: Runtime) -> None:
+    await rt.client.close()
+    if rt.recorder is not None:
+        await close_recorder(rt.recorder, {"start_failed": True})
 
 
 def _own_leftover_io(rt: Runtime) -> LeftoverIO:
@@ -314,7 +341,8 @@ async def _cancel_leftovers(rt: Runtime, when: str, *, always_cancel: bool, budg
 
 async def _supervise(rt: Runtime, stop: asyncio.Event, duration: float | None) -> int:
     cfg = rt.config
-    sampler = ModelSampler(rt.mm.model, rt.binance)
+    sampler = ModelSampler(rt.mm.model, rt.binance,
+                           on_step=None if rt.recorder is None else state_sampler(rt.mm, rt.recorder))
     rt.status.sampler = sampler
     loop_lag = LoopLagMonitor()
     rt.status.loop_lag = loop_lag
@@ -438,7 +466,10 @@ async def _reconcile(rt: Runtime) -> None:
     except VenueReadError as exc:
         log.warning("reconcile skipped: %s", exc)
         return
-    cancels = rt.mm.reconcile(rt.mm.account.parse_orders(raw), snapshot_ns)
+    reports = rt.mm.account.parse_orders(raw)
+    if rt.recorder is not None:
+        rt.recorder.orders(reports, "rest")
+    cancels = rt.mm.reconcile(reports, snapshot_ns)
     if cancels:
         results = await rt.client.sender.send(cancels)
         rt.mm.on_results(results)

@@ -7,6 +7,7 @@ Rules:
 - Each tick: the Binance feed takes its OBI sample; the model receives the Binance alpha as an override
   while it is fresh (or loses it), then takes its own sample. Source switches are logged.
 - A tick callback that raises is logged and the clock keeps going (a sampler must not die silently).
+- ``on_step`` (the bot's ``--record``) runs after each tick's model sample, with the tick's time.
 """
 from __future__ import annotations
 
@@ -45,9 +46,11 @@ async def run_fixed_clock(step_ns: int, on_tick: Callable[[int], None],
 class ModelSampler:
     """The per-tick work: Binance sample, alpha override, model sample."""
 
-    def __init__(self, calculator: Any, binance: AlphaSource | None) -> None:
+    def __init__(self, calculator: Any, binance: AlphaSource | None,
+                 on_step: Callable[[int], None] | None = None) -> None:
         self._calc = calculator
         self._binance = binance
+        self._on_step = on_step
         self._source = "none"
         self.source_switches = 0
 
@@ -65,6 +68,8 @@ class ModelSampler:
             self.source_switches += 1
             log.info("alpha source: %s -> %s", self._source, source)
             self._source = source
+        if self._on_step is not None:
+            self._on_step(now_ns)
 
     @property
     def source(self) -> str:

@@ -234,3 +234,15 @@ def test_fast_parser_edges(text, decimals):
             decode.parse_scaled(text, decimals)
     else:
         assert decode.parse_scaled(text, decimals) == expected
+
+
+def test_the_memoised_parser_equals_the_parser_and_never_caches_a_refusal(monkeypatch):
+    monkeypatch.setattr(decode, "CACHE_LIMIT", 3)
+    cache = decode.ScaledCache(2)
+    for text in ("97000.10", "97000.1", "0.05", "97000.10", "12", "0.050"):
+        assert cache[text] == decode.parse_scaled(text, 2)
+    assert len(cache) <= 3  # started over at the limit
+    for _ in range(2):  # a refusal raises every time: nothing is stored for it
+        with pytest.raises(ValueError):
+            cache["97000.101"]
+    assert "97000.101" not in cache

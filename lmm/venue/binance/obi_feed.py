@@ -11,7 +11,9 @@
 #   RollingStats only while the book is synced, uncrossed and fresh; stale periods append nothing; the
 #   window is reset on every (re)sync when `reset_stats_on_resync` (the conservative default of §8.3);
 # - `alpha(now_ns)` is (z, sample_ns) or None: stale last event (> stale_seconds), unsynced or crossed
-#   book, old sample, or fewer than `min_samples` samples.
+#   book, old sample, or fewer than `min_samples` samples;
+# - with a recorder (`--record`, `tape.bot_recorder.BinanceTap`) every frame, snapshot body, connection and
+#   lost sync is handed to it as well: one call each, never in the way of the sync.
 from __future__ import annotations
 
 import asyncio
@@ -20,7 +22,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 import msgspec
@@ -32,6 +34,9 @@ from lmm.venue.binance.market import BinanceMarket, binance_symbol, market_for
 from lmm.venue.binance.snapshot import PacerSettings, SnapshotError, SnapshotPacer, fetch_snapshot
 from lmm.venue.ws.connection import ConnectionSettings, Frames, ReconnectingWebSocket, Sleep
 from lmm.venue.ws.reconnect import WatchdogTimeout
+
+if TYPE_CHECKING:
+    from lmm.venue.tape.bot_recorder import BinanceTap
 
 log = logging.getLogger(__name__)
 
@@ -179,8 +184,10 @@ class BinanceObiFeed:
         sleep: Sleep = asyncio.sleep,
         clock_ns: ClockNs = time.monotonic_ns,
         wall_clock: Callable[[], float] = time.time,
+        recorder: BinanceTap | None = None,
     ) -> None:
         self.settings = settings
+        self._recorder = recorder
         market = settings.market
         self.sync = BinanceDepthSync(market.price_decimals, market.size_decimals, side_factory)
         self._size_scale = 10**market.size_decimals
@@ -301,6 +308,8 @@ class BinanceObiFeed:
     async def on_open(self, now: float) -> Frames:
         self._last_frame_s = now
         self._established = False
+        if self._recorder is not None:
+            self._recorder.connect(self.url())
         self._restart("new connection")
         return ()
 
@@ -309,16 +318,28 @@ class BinanceObiFeed:
         try:
             symbol, event = decode_depth_frame(raw)
         except (msgspec.DecodeError, msgspec.ValidationError):
+            if self._recorder is not None:
+                self._recorder.other(raw)
             self._on_other_frame(raw)
             return None
+        recorder = self._recorder
         if symbol != self.settings.market.symbol:
             self._counters.foreign_symbol += 1
+            if recorder is not None:
+                recorder.other(raw)
             return None
         self._last_event_ns = self._clock_ns()
         if not self._established:  # the stream is subscribed and flowing: the next drop backs off from the base
             self._established = True
             self._conn.mark_established()
+        if recorder is None:
+            self._act(self.sync.feed(event))
+            return None
+        recorder.depth(raw, event.final_id, event.prev_final_id)
+        was_synced = self.sync.synced
         self._act(self.sync.feed(event))
+        if was_synced and not self.sync.synced:
+            recorder.book_lost()
         return None
 
     def next_deadline(self) -> float:
@@ -331,6 +352,8 @@ class BinanceObiFeed:
         return ()
 
     def on_close(self, error: BaseException | None, now: float) -> None:
+        if self._recorder is not None:
+            self._recorder.disconnect(error)
         self.sync.reset()
 
     # ---- internals ----------------------------------------------------------------------------------
@@ -400,15 +423,22 @@ class BinanceObiFeed:
                 continue
             self._pacer.on_request(self._now_s())
             self._counters.snapshots_requested += 1
+            recorder = self._recorder
+            request_ns = None if recorder is None else recorder.snapshot_request(
+                f"{settings.rest_url.rstrip('/')}/fapi/v1/depth", settings.pacer.limit)
             try:
                 fetched = await fetch_snapshot(session, settings.rest_url, settings.market.symbol,
                                                settings.pacer.limit)
             except SnapshotError as exc:
+                if recorder is not None:
+                    recorder.snapshot_failed(str(exc))
                 self._counters.snapshot_failures += 1
                 self._pacer.on_failure(self._now_s(), exc.retry_after_s)
                 log.warning("binance %s: %s", settings.market.symbol, exc)
                 self._act(self.sync.on_snapshot_failed())
                 continue
+            if recorder is not None:
+                recorder.snapshot(fetched.body, request_ns, settings.pacer.limit)
             self._pacer.on_reported_weight(self._now_s(), fetched.used_weight, self._wall_clock())
             action = self.sync.on_snapshot(fetched.snapshot)
             if action is SyncAction.SYNCED:

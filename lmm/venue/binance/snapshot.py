@@ -104,6 +104,7 @@ _snapshot_decoder = msgspec.json.Decoder(_RestSnapshot)
 class FetchedSnapshot:
     snapshot: DepthSnapshot
     used_weight: int | None  # X-MBX-USED-WEIGHT-1M, when the venue sent it
+    body: bytes = b""  # as received (the bot's --record keeps it)
 
 
 class SnapshotError(Exception):
@@ -138,7 +139,7 @@ async def fetch_snapshot(
                 raise SnapshotError(f"depth snapshot failed: HTTP {response.status}: {body[:200]!r}")
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise SnapshotError(f"depth snapshot request failed: {exc!r}") from exc
-    return FetchedSnapshot(decode_snapshot(body, limit), used_weight)
+    return FetchedSnapshot(decode_snapshot(body, limit), used_weight, body)
 
 
 def _int_header(value: str | None) -> int | None:

@@ -9,6 +9,9 @@ Rules:
   model to forget its previous mid and breaks the cadence chain.
 - Account channels: ``account_all`` (positions, fills), ``user_stats`` (capital), ``account_all_orders``
   (our orders; private, needs the auth token). Reports go to ``on_orders``; fills to ``on_fills``.
+- With a recorder (``--record``), the book channel's frames are tapped as received, and so is
+  ``trade/{market}`` (subscribed for the tape only; quiet markets may idle, so it has the long timeout);
+  every book the feed drops is recorded as a resync with its reason.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lmm.book.lighter_book import BookEvent, LighterBook
 from lmm.core.account import AccountState, Fill
@@ -24,6 +27,9 @@ from lmm.core.book_freshness import BookCadence
 from lmm.core.market import MarketInfo
 from lmm.core.orders import OrderReport
 from lmm.venue.ws.manager import LighterWsManager
+
+if TYPE_CHECKING:
+    from lmm.venue.tape.bot_recorder import BotRecorder
 
 log = logging.getLogger("lighter_mm.feed")
 
@@ -44,8 +50,9 @@ class LighterFeed:
     def __init__(self, manager: LighterWsManager, market: MarketInfo, account: AccountState | None,
                  model: Any, looking_depth: float, *, on_book: Callable[[int], None],
                  on_orders: Callable[[list[OrderReport], int], None], on_fills: Callable[[list[Fill]], None],
-                 clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
+                 clock_ns: Callable[[], int] = time.monotonic_ns, recorder: BotRecorder | None = None) -> None:
         self._manager = manager
+        self._recorder = recorder
         self._model = model
         self._looking_depth = looking_depth
         self._on_book = on_book
@@ -58,6 +65,12 @@ class LighterFeed:
         self.stats = FeedStats()
         self.cadence = BookCadence()
         manager.subscribe(self.book_channel, self._on_book_message, on_reset=self._on_book_reset)
+        if recorder is not None:
+            manager.tap(self.book_channel, recorder.lighter_book_frame)
+            trade_channel = f"trade/{market.market_id}"
+            manager.subscribe(trade_channel, _ignore, account=True)
+            manager.tap(trade_channel, recorder.lighter_trade_frame)
+            manager.add_connection_listener(recorder.lighter_connection)
         if account is not None:
             index = account.account_index
             manager.subscribe(f"account_all/{index}", self._on_account_all, account=True)
@@ -87,16 +100,23 @@ class LighterFeed:
         elif event.needs_resubscribe:
             counter = {BookEvent.GAP: "gaps", BookEvent.CROSSED: "crossed"}.get(event, "malformed")
             setattr(self.stats, counter, getattr(self.stats, counter) + 1)
-            self.resync(f"{event.value}: {self.book.invalid_reason}")
+            reason = f"{event.value}: {self.book.invalid_reason}"
+            if event is BookEvent.GAP and self._recorder is not None:
+                self._recorder.lighter_gap(reason)
+            self.resync(reason)
 
     def _on_book_reset(self) -> None:
         self.stats.resets += 1
+        if self._recorder is not None:
+            self._recorder.lighter_resync("connection reset")
         self.book.invalidate("connection reset")
         self.cadence.break_chain()
         self._model.on_book_invalid(self._clock_ns())
 
     def resync(self, reason: str) -> None:
         """Drop the book and ask for a fresh snapshot (a gap, a crossed book, a failed sanity check)."""
+        if self._recorder is not None:
+            self._recorder.lighter_resync(reason)
         self.book.invalidate(reason)
         self.cadence.break_chain()
         self._model.on_book_invalid(self._clock_ns())
@@ -119,3 +139,7 @@ class LighterFeed:
         reports = self.account.parse_orders(message.get("orders") or {})
         if reports:
             self._on_orders(reports, self._clock_ns())
+
+
+def _ignore(message: dict[str, Any]) -> None:
+    """The trade channel is subscribed for the tape only."""

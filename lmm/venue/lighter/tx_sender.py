@@ -177,6 +177,12 @@ class SenderStats:
     send_latency_ms: SampleWindow = field(default_factory=lambda: SampleWindow(SEND_LATENCIES_KEPT))
 
 
+class SendObserver(Protocol):
+    def on_send(self, intents: Sequence[TxIntent]) -> None: ...
+
+    def on_results(self, results: Sequence[SendResult]) -> None: ...
+
+
 class TxSender:
     """One lock, one nonce sequence, transports in order of preference."""
 
@@ -189,6 +195,7 @@ class TxSender:
         self._lock = asyncio.Lock()
         self.stats = SenderStats()
         self.volume_quota_remaining: int | None = None
+        self.observer: SendObserver | None = None  # the bot's --record: every intent and result
 
     @property
     def lock(self) -> asyncio.Lock:
@@ -205,6 +212,15 @@ class TxSender:
         """``send`` for a caller that already holds ``lock`` (the send loop computes its operations under
         the lock, so nothing computed before a wait for it is ever sent)."""
         assert self._lock.locked(), "send_holding_lock needs the sender lock"
+        observer = self.observer
+        if observer is None:
+            return await self._send_under_lock(intents)
+        observer.on_send(intents)
+        results = await self._send_under_lock(intents)
+        observer.on_results(results)
+        return results
+
+    async def _send_under_lock(self, intents: Sequence[TxIntent]) -> list[SendResult]:
         results: list[SendResult] = []
         transport = next((t for t in self._transports if t.available()), None)
         if isinstance(transport, WsTxTransport) and intents:

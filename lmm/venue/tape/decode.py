@@ -65,6 +65,35 @@ def parse_scaled(text: str, decimals: int) -> int:
     return value
 
 
+CACHE_LIMIT = 100_000  # distinct strings kept per grid; the cache starts over beyond it
+
+
+class ScaledCache(dict[str, int]):
+    """`parse_scaled(text, decimals)` memoised: a book's prices and sizes repeat from frame to frame (the
+    levels near the touch, round sizes), so most strings are parsed once. Exact: parsing is deterministic.
+    Used on one thread at a time (the writer's, or an importer's)."""
+
+    def __init__(self, decimals: int) -> None:
+        super().__init__()
+        self.decimals = decimals
+
+    def __missing__(self, text: str) -> int:
+        if len(self) >= CACHE_LIMIT:
+            self.clear()
+        value = self[text] = parse_scaled(text, self.decimals)
+        return value
+
+
+_caches: dict[int, ScaledCache] = {}
+
+
+def scaled_cache(decimals: int) -> ScaledCache:
+    cache = _caches.get(decimals)
+    if cache is None:
+        cache = _caches.setdefault(decimals, ScaledCache(decimals))
+    return cache
+
+
 def _payload(raw: str | bytes) -> dict[str, Any]:
     obj = _decode(raw)
     if not isinstance(obj, dict):
@@ -74,23 +103,13 @@ def _payload(raw: str | bytes) -> dict[str, Any]:
 
 
 def _pairs(levels: Any, grid: Grid) -> tuple[list[int], list[int]]:
-    pd, sd = grid.price_decimals, grid.size_decimals
-    ticks: list[int] = []
-    lots: list[int] = []
-    for price, size in levels:
-        ticks.append(parse_scaled(price, pd))
-        lots.append(parse_scaled(size, sd))
-    return ticks, lots
+    prices, sizes = scaled_cache(grid.price_decimals), scaled_cache(grid.size_decimals)
+    return [prices[price] for price, _ in levels], [sizes[size] for _, size in levels]
 
 
 def _dict_levels(levels: Any, grid: Grid) -> tuple[list[int], list[int]]:
-    pd, sd = grid.price_decimals, grid.size_decimals
-    ticks: list[int] = []
-    lots: list[int] = []
-    for level in levels:
-        ticks.append(parse_scaled(level["price"], pd))
-        lots.append(parse_scaled(level["size"], sd))
-    return ticks, lots
+    prices, sizes = scaled_cache(grid.price_decimals), scaled_cache(grid.size_decimals)
+    return [prices[level["price"]] for level in levels], [sizes[level["size"]] for level in levels]
 
 
 def _ms(value: Any) -> int | None:
@@ -174,15 +193,14 @@ def binance_trade_row(raw: str | bytes, grid: Grid) -> tuple:
         trade_id, is_agg = d.a, True
     else:
         raise FrameError(f"not a trade: {d.e!r}")
-    return (_ms_or_none(d.E), trade_id, parse_scaled(d.p, grid.price_decimals), parse_scaled(d.q, grid.size_decimals),
+    return (_ms_or_none(d.E), trade_id, scaled_cache(grid.price_decimals)[d.p], scaled_cache(grid.size_decimals)[d.q],
             d.m, _ms_or_none(d.T), is_agg)
 
 
 def binance_book_ticker_row(raw: str | bytes, grid: Grid) -> tuple:
     d = _ticker(raw)
-    pd, sd = grid.price_decimals, grid.size_decimals
-    return (_ms_or_none(d.E), d.u, parse_scaled(d.b, pd), parse_scaled(d.B, sd), parse_scaled(d.a, pd),
-            parse_scaled(d.A, sd))
+    prices, sizes = scaled_cache(grid.price_decimals), scaled_cache(grid.size_decimals)
+    return (_ms_or_none(d.E), d.u, prices[d.b], sizes[d.B], prices[d.a], sizes[d.A])
 
 
 def _lighter_time(obj: dict[str, Any], inner: dict[str, Any]) -> int | None:
@@ -218,10 +236,11 @@ def lighter_trade_row(raw: str | bytes, grid: Grid) -> tuple:
     sizes: list[int] = []
     maker_ask: list[bool] = []
     times: list[int] = []
+    price_of, size_of = scaled_cache(grid.price_decimals), scaled_cache(grid.size_decimals)
     for trade in obj.get("trades") or ():
         ids.append(int(trade["trade_id"]))
-        prices.append(parse_scaled(trade["price"], grid.price_decimals))
-        sizes.append(parse_scaled(trade["size"], grid.size_decimals))
+        prices.append(price_of[trade["price"]])
+        sizes.append(size_of[trade["size"]])
         maker_ask.append(bool(trade["is_maker_ask"]))
         micros = trade.get("transaction_time")
         times.append(micros * US if type(micros) is int else int(trade["timestamp"]) * MS)
@@ -252,6 +271,10 @@ def decode_items(kind: str, items: Iterable[Item], grid: Grid | None) -> tuple[l
     """Full rows (schema order) of `kind`, and the items that did not decode (extra = the reason)."""
     rows: list[tuple] = []
     rejects: list[Item] = []
+    if kind in s.BOT_KINDS:
+        from lmm.venue.tape.bot_rows import bot_rows
+
+        return bot_rows(kind, list(items))
     if kind in (s.OTHER, s.EVENT):
         for local_ns, seq, raw, extra in items:
             body = tuple(extra)
@@ -264,7 +287,7 @@ def decode_items(kind: str, items: Iterable[Item], grid: Grid | None) -> tuple[l
         try:
             exch_ns, *body = decoder(raw, extra, grid)
         except (FrameError, msgspec.DecodeError, msgspec.ValidationError, KeyError, TypeError, ValueError,
-                IndexError) as exc:
+                AttributeError, IndexError) as exc:
             rejects.append((local_ns, seq, raw, f"{kind}: {type(exc).__name__}: {exc}"[:500]))
             continue
         rows.append((local_ns, seq, exch_ns, *body, _text(raw)))

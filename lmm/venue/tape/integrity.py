@@ -11,6 +11,8 @@ Rules (docs/tape.md, Integrity):
 - A bookTicker is comparable when a diff with the same `u` is applied to a synced Binance book, whether the
   ticker arrived before that diff (the usual case: bookTicker is real time, diffs are batched) or after
   it; it must equal the book's best bid and ask, prices and sizes, right after that diff.
+- A bot-recorded tape's own kinds are summed per symbol (intents, sends, outcomes by name, order
+  reports, fills, model states).
 """
 from __future__ import annotations
 
@@ -87,6 +89,28 @@ class LighterReplay:
 
 
 @dataclass
+class BotReplay:
+    """What a bot-recorded tape (`market_maker_v2.py --record`) says the bot did."""
+
+    symbol: str
+    intents: int = 0
+    sends: set[int] = field(default_factory=set)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    orders: int = 0
+    fills: int = 0
+    states: int = 0
+
+    def describe(self) -> str:
+        outcomes = ", ".join(f"{count} {name}" for name, count in sorted(self.outcomes.items())) or "none"
+        return (f"bot {self.symbol}: {self.intents} intents in {len(self.sends)} sends, outcomes: {outcomes}; "
+                f"{self.orders} order reports, {self.fills} fills, {self.states} model states")
+
+
+_SEND_ID = s.tuple_fields(s.BOT_INTENT).index("send_id")
+_OUTCOME = s.tuple_fields(s.BOT_OUTCOME).index("outcome")
+
+
+@dataclass
 class TapeReport:
     events: int
     span_s: float
@@ -96,6 +120,7 @@ class TapeReport:
     by_kind: dict[str, int]
     binance: dict[str, BinanceReplay]
     lighter: dict[str, LighterReplay]
+    bot: dict[str, BotReplay] = field(default_factory=dict)
 
     def summary(self) -> str:
         venues = ", ".join(self.venues) or "none"
@@ -111,6 +136,8 @@ class TapeReport:
                 yield from (f"  mismatch: {text}" for text in replay.mismatches)
         for lighter in self.lighter.values():
             yield lighter.describe()
+        for bot in self.bot.values():
+            yield bot.describe()
         if verbose:
             yield from (gap.describe() for gap in self.gaps)
 
@@ -252,6 +279,7 @@ def check_tape(tape: Tape) -> TapeReport:
                                           info.price_decimals, info.size_decimals)
                for info in manifest.symbols_of("lighter")}
     gaps: list[Gap] = []
+    bots: dict[str, BotReplay] = {}
     resyncs = 0
     by_kind: dict[str, int] = {}
     for ev in tape.events(with_raw=True):
@@ -279,6 +307,19 @@ def check_tape(tape: Tape) -> TapeReport:
                 binance[symbol].on_resync(_detail(ev[8]))
             elif venue == "lighter" and symbol in lighter:
                 lighter[symbol].on_resync()
+        elif kind in s.BOT_KINDS:
+            bot = bots.get(symbol) or bots.setdefault(symbol, BotReplay(symbol))
+            if kind == s.BOT_INTENT:
+                bot.intents += 1
+                bot.sends.add(ev[_SEND_ID])
+            elif kind == s.BOT_OUTCOME:
+                bot.outcomes[ev[_OUTCOME]] = bot.outcomes.get(ev[_OUTCOME], 0) + 1
+            elif kind == s.BOT_ORDER:
+                bot.orders += 1
+            elif kind == s.BOT_FILL:
+                bot.fills += 1
+            else:
+                bot.states += 1
     span = tape.span_ns()
     return TapeReport(
         events=sum(by_kind.values()),
@@ -289,4 +330,5 @@ def check_tape(tape: Tape) -> TapeReport:
         by_kind=by_kind,
         binance={k: v.replay for k, v in binance.items()},
         lighter={k: v.replay for k, v in lighter.items()},
+        bot=bots,
     )

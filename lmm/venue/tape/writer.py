@@ -109,8 +109,8 @@ class TapeWriter:
         key = (kind, symbol)
         buffer = self._streams.get(key)
         if buffer is None:
-            grid = None if kind in (s.OTHER, s.EVENT) else self._grids.get(symbol)
-            if grid is None and kind not in (s.OTHER, s.EVENT):
+            grid = None if kind in s.UNGRIDDED_KINDS else self._grids.get(symbol)
+            if grid is None and kind not in s.UNGRIDDED_KINDS:
                 raise KeyError(f"{symbol!r} has no grid in this tape's symbols")
             files.stream_dir_name(kind, symbol)  # validates
             buffer = self._streams.setdefault(key, StreamBuffer(kind, symbol, grid, self._next_seq))

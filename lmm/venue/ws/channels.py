@@ -17,6 +17,7 @@ from lmm.core.backoff import Backoff, BackoffPolicy
 MessageHandler = Callable[[dict[str, Any]], None]
 ResetHandler = Callable[[], None]
 ReadyHandler = Callable[[], None]
+RawTap = Callable[[str | bytes], None]  # sees each frame of the channel as received (the bot's --record)
 
 RESUBSCRIBE_QUIET_RESET_S = 60.0
 
@@ -58,6 +59,7 @@ class Channel:
     error_frames: int = 0
     resubscribes: int = 0
     watchdog_resubscribes: int = 0
+    raw_tap: RawTap | None = None
 
     def resubscribe_delay(self, now: float) -> float:
         return max(0.0, self.next_resubscribe_at - now)

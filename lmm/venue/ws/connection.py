@@ -213,30 +213,46 @@ class ReconnectingWebSocket:
         return error
 
     async def _receive_loop(self, ws: ClientConnection) -> None:
+        # One timer per stretch of frames, not one per frame: it is armed for the adapter's deadline and only
+        # moved earlier; when it fires before the (since postponed) deadline it is simply re-armed. Replies
+        # are sent outside the timer's scope, so a timer never cancels a send half-way.
         adapter = self._adapter
         clock = self._clock
         while True:
             deadline = adapter.next_deadline()
-            timeout = None if deadline is None else max(0.0, deadline - clock())
+            now = clock()
+            if deadline is not None and deadline <= now:
+                for frame in await self._guarded_deadline(now):
+                    await ws.send(frame)
+                continue
+            replies = None
+            scope = asyncio.timeout(None if deadline is None else deadline - now)
             try:
-                async with asyncio.timeout(timeout):
-                    raw = await ws.recv()
+                async with scope:
+                    while not replies:
+                        raw = await ws.recv()
+                        replies = self._on_frame(raw)
+                        due = adapter.next_deadline()
+                        if due is not None and (deadline is None or due < deadline):
+                            deadline = due
+                            scope.reschedule(asyncio.get_running_loop().time() + max(0.0, due - clock()))
             except TimeoutError:
-                for frame in await self._guarded_deadline(clock()):
-                    await ws.send(frame)
-                continue
-            self._frames_this_connection += 1
-            try:
-                replies = adapter.on_frame(raw, clock())
-            except RetryableError:
-                raise
-            except Exception:
-                self._adapter_errors += 1
-                log.exception("%s: frame handling failed; frame skipped", self._name)
-                continue
-            if replies:
-                for frame in replies:
-                    await ws.send(frame)
+                if not scope.expired():
+                    raise  # not our timer: a socket's own timeout
+                continue  # the deadline is looked at again above: run it when it is due, else re-arm
+            for frame in replies:
+                await ws.send(frame)
+
+    def _on_frame(self, raw: str | bytes) -> Frames | None:
+        self._frames_this_connection += 1
+        try:
+            return self._adapter.on_frame(raw, self._clock())
+        except RetryableError:
+            raise
+        except Exception:
+            self._adapter_errors += 1
+            log.exception("%s: frame handling failed; frame skipped", self._name)
+            return None
 
     async def _guarded_deadline(self, now: float) -> Frames:
         try:

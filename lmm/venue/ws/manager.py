@@ -13,6 +13,8 @@
 # after its handler: the stream is live again, so what it missed can be read over REST without a gap. Once
 # every channel of a connection has its snapshot, the connection is established and the reconnect backoff
 # starts again from its base delay. Frames are decoded with msgspec (untyped: handlers get plain dicts).
+# A recorder may tap a channel (each of its frames as received, before the handler) and listen to the
+# connection's opens and closes; a tap or listener that raises is logged, never reaches the handler.
 from __future__ import annotations
 
 import asyncio
@@ -32,6 +34,7 @@ from lmm.venue.ws.channels import (
     Channel,
     ChannelHealth,
     MessageHandler,
+    RawTap,
     ReadyHandler,
     ResetHandler,
     new_channel,
@@ -65,6 +68,7 @@ class AuthToken:
 
 
 TokenProvider = Callable[[], AuthToken | Awaitable[AuthToken]]
+ConnectionListener = Callable[[str, dict[str, Any]], None]  # ("connect" | "disconnect", detail)
 
 
 class TokenProviderError(RetryableError):
@@ -151,6 +155,7 @@ class LighterWsManager:
         self._open = False
         self._dispatching = False
         self._background: set[asyncio.Task[None]] = set()
+        self._connection_listeners: list[ConnectionListener] = []
         self._sleep = sleep
         self._conn = ReconnectingWebSocket(
             self,
@@ -190,6 +195,14 @@ class LighterWsManager:
     def add_ready_listener(self, channel: str, listener: ReadyHandler) -> None:
         """Call ``listener`` (synchronous, short) after each snapshot of ``channel``: every (re)subscription."""
         self._channels[channel].ready_listeners.append(listener)
+
+    def tap(self, channel: str, tap: RawTap) -> None:
+        """Hand every frame of ``channel`` to ``tap`` as received, before its handler (a recorder: cheap)."""
+        self._channels[channel].raw_tap = tap
+
+    def add_connection_listener(self, listener: ConnectionListener) -> None:
+        """Call ``listener("connect", {...})`` on each open and ``("disconnect", {...})`` on each close."""
+        self._connection_listeners.append(listener)
 
     def request_resubscribe(self, channel: str) -> None:
         """Ask for a fresh snapshot of one channel (e.g. after a nonce gap); safe to call from a handler.
@@ -253,6 +266,7 @@ class LighterWsManager:
         self._state.hello_deadline = now + self._settings.hello_timeout
         if any(ch.private for ch in self._channels.values()):
             await self._ensure_token(now, force=False)
+        self._notify_connection("connect", {"url": self._url})
         return ()
 
     def on_frame(self, raw: str | bytes, now: float) -> Frames | None:
@@ -330,6 +344,7 @@ class LighterWsManager:
             ch.awaiting_snapshot = False
             if was_live:
                 self._reset_channel(ch)
+        self._notify_connection("disconnect", {"error": None if error is None else repr(error)[:300]})
 
     # ---- internals ----------------------------------------------------------------------------------
 
@@ -384,6 +399,11 @@ class LighterWsManager:
         ch.messages += 1
         ch.last_message_at = now
         ch.quiet_since = now
+        if ch.raw_tap is not None:
+            try:
+                ch.raw_tap(raw)
+            except Exception:
+                log.exception("lighter-ws: frame tap of %s failed", ch.name)
         try:
             ch.handler(msg)
         except Exception:
@@ -406,6 +426,13 @@ class LighterWsManager:
             state.established = True
             self._conn.mark_established()
             log.info("lighter-ws: %d channel(s) subscribed; connection established", len(self._channels))
+
+    def _notify_connection(self, event: str, detail: dict[str, Any]) -> None:
+        for listener in self._connection_listeners:
+            try:
+                listener(event, detail)
+            except Exception:
+                log.exception("lighter-ws: connection listener failed")
 
     def _reset_channel(self, ch: Channel) -> None:
         if ch.on_reset is None:
