@@ -14,14 +14,8 @@ from typing import NoReturn
 
 import aiohttp
 
-from lmm.config.config import (
-    ConfigError,
-    Credentials,
-    exit_on_config_error,
-    load_config,
-    load_credentials,
-    load_dotenv_file,
-)
+from lmm.config.config import ConfigError, exit_on_config_error, load_config
+from lmm.config.credentials import Credentials, load_credentials, load_dotenv_file
 from lmm.core.intents import CROSS_MARGIN, ISOLATED_MARGIN, UpdateLeverage
 from lmm.daemon.process_lock import acquire_process_lock
 from lmm.daemon.startup_checks import StartupError

@@ -22,16 +22,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from lmm.config.config import (
-    Config,
-    ConfigError,
-    Credentials,
-    credentials_present,
-    exit_on_config_error,
-    load_config,
-    load_credentials,
-    load_dotenv_file,
-)
+from lmm.config.config import Config, ConfigError, exit_on_config_error, load_config
+from lmm.config.credentials import Credentials, credentials_present, load_credentials, load_dotenv_file
 from lmm.daemon.startup_checks import EXIT_BAD_INPUT, EXIT_FATAL, StartupError
 from lmm.ops.logging_setup import setup_logging
 

@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 
 import lmm.daemon.run as daemon  # noqa: E402
-from lmm.config.config import Config, Credentials, load_config  # noqa: E402
+from lmm.config.config import Config, load_config  # noqa: E402
+from lmm.config.credentials import Credentials  # noqa: E402
 from lmm.daemon.recording import RecordOptions, close_recorder  # noqa: E402
 
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))

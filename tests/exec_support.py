@@ -18,7 +18,8 @@ from typing import Any
 import aiohttp
 
 import lmm.daemon.run as daemon
-from lmm.config.config import Config, Credentials, load_config
+from lmm.config.config import Config, load_config
+from lmm.config.credentials import Credentials
 from lmm.core.market import MarketInfo
 from lmm.venue.lighter.market_info import fetch_market
 from lmm.venue.lighter.signing import Signer

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import aiohttp
 
 from lmm.book.lighter_book import LighterBook
-from lmm.config.config import Config, Credentials
+from lmm.config.config import Config
+from lmm.config.credentials import Credentials
 from lmm.core.backoff import Backoff, BackoffPolicy
 from lmm.core.book_freshness import BookFreshness
 from lmm.core.intents import CROSS_MARGIN, ISOLATED_MARGIN, CancelAllOrders, UpdateLeverage

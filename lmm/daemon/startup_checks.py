@@ -17,7 +17,8 @@ from typing import Any
 
 import aiohttp
 
-from lmm.config.config import CONFIG_ERROR_EXIT_STATUS, Credentials
+from lmm.config.config import CONFIG_ERROR_EXIT_STATUS
+from lmm.config.credentials import Credentials
 from lmm.core.market import MarketInfo
 from lmm.venue.lighter.market_info import MarketLookupError, UnknownMarketError, fetch_market
 

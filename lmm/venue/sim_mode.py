@@ -12,7 +12,8 @@ from dataclasses import replace
 
 import aiohttp
 
-from lmm.config.config import Config, Credentials
+from lmm.config.config import Config
+from lmm.config.credentials import Credentials
 
 log = logging.getLogger("lighter_mm.sim_mode")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from e2e_support import base_env, one_line_failure, run_cli, without_credentials
 
-from lmm.config.config import CREDENTIAL_VARS
+from lmm.config.credentials import CREDENTIAL_VARS
 
 CONFIG_ERROR_STATUS = 2
 

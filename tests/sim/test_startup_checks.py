@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from lmm.config.config import Credentials
+from lmm.config.credentials import Credentials
 from lmm.daemon.startup_checks import EXIT_BAD_INPUT, EXIT_VENUE_UNREACHABLE, StartupError, check_venue
 
 PUBLIC = "ab" * 40

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 import lmm.config.config as utils
-from lmm.config.config import ConfigError, load_config, load_credentials
+from lmm.config.config import ConfigError, load_config
+from lmm.config.credentials import load_credentials
 
 ROOT = Path(__file__).resolve().parents[2]
 PRIV = "0x" + "ab" * 40

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from lmm.config.config import Credentials
+from lmm.config.credentials import Credentials
 from lmm.venue.lighter.signing import Signer
 from lmm.venue.lighter.tx_sender import NonceKeeper, RestTransport, Transport, TxSender, WsTxTransport
 
