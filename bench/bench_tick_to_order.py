@@ -174,7 +174,7 @@ def main() -> None:
 
     stats = runtime.mm.stats
     ticks = stats.tick_to_order_ms
-    sender = runtime.client.sender.stats
+    sender = runtime.sender.stats
     print(f"python {sys.version.split()[0]}, {args.seconds:.0f} s, alpha {args.alpha}, seed {args.seed}"
           f"{', --record' if args.record else ''}")
     print(f"sends: {sender.sent} ({sender.accepted} accepted, {sender.rejected} rejected, "

@@ -75,7 +75,11 @@ class LighterServer:
         server = site._server  # aiohttp exposes the bound sockets only here
         assert server is not None and server.sockets
         self.host, self.port = host, server.sockets[0].getsockname()[1]
-        self._beat_task = asyncio.get_running_loop().create_task(self._beat(), name="lighter-beat")
+        self.start_beat()
+
+    def start_beat(self) -> None:
+        """The beat alone, without binding a port (the bot's in-process local venue serves no socket)."""
+        self._beat_task = asyncio.get_running_loop().create_task(self.run_beat(), name="lighter-beat")
 
     async def stop(self) -> None:
         if self._beat_task is not None:
@@ -89,7 +93,8 @@ class LighterServer:
             await self._runner.cleanup()
             self._runner = None
 
-    async def _beat(self) -> None:
+    async def run_beat(self) -> None:
+        """Every `beat_ms`: expiries, due sweeps, published market data and account changes, pings."""
         interval = self.beat_ms / 1000
         next_expire = next_ping = self._monotonic_s()
         loop = asyncio.get_running_loop()

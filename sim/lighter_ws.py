@@ -77,16 +77,13 @@ class LighterWs:
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=False, max_msg_size=4 * 1024 * 1024)
         await ws.prepare(request)
-        session = self.hub.open_session(ws)
-        session.last_received_s = self._monotonic_s()
-        session.send(encode_frame({"type": "connected", "session_id": session.session_id}))
+        session = self.open_session(ws)
         try:
             async for message in ws:
-                session.last_received_s = self._monotonic_s()
                 if message.type is WSMsgType.TEXT:
-                    await self._on_text(session, message.data)
+                    await self.receive(session, message.data)
                 elif message.type is WSMsgType.BINARY:
-                    await self._on_text(session, message.data.decode("utf-8", "replace"))
+                    await self.receive(session, message.data.decode("utf-8", "replace"))
                 elif message.type is WSMsgType.PING:
                     await ws.pong(message.data)
                 elif message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
@@ -98,6 +95,18 @@ class LighterWs:
             with contextlib.suppress(Exception):
                 await ws.close()
         return ws
+
+    def open_session(self, ws: Any) -> WsSession:
+        """A new client session on ``ws`` (anything with ``send_str`` and ``close``: an aiohttp response, or
+        the local venue's in-process pipe), greeted with the ``connected`` frame."""
+        session = self.hub.open_session(ws)
+        session.last_received_s = self._monotonic_s()
+        session.send(encode_frame({"type": "connected", "session_id": session.session_id}))
+        return session
+
+    async def receive(self, session: WsSession, text: str) -> None:
+        session.last_received_s = self._monotonic_s()
+        await self._on_text(session, text)
 
     async def _on_text(self, session: WsSession, text: str) -> None:
         try:

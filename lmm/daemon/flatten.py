@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ from lmm.core.ids import ClientOrderIndexAllocator
 from lmm.core.intents import ORDER_TYPE_LIMIT, TIF_IOC, CreateOrder
 from lmm.core.market import MarketInfo
 from lmm.core.outcomes import Outcome
+from lmm.venue.clock import SYSTEM_CLOCK, Clock
 from lmm.venue.lighter.tx_sender import TxSender
 
 log = logging.getLogger("lighter_mm.flatten")
@@ -76,10 +76,10 @@ def close_order(market: MarketInfo, client_order_index: int, position_lots: int,
     )
 
 
-async def _wait_for_change(read_position: ReadPosition, before: int, timeout_s: float) -> int:
-    deadline = time.monotonic() + timeout_s
+async def _wait_for_change(read_position: ReadPosition, before: int, timeout_s: float, clock: Clock) -> int:
+    deadline = clock.monotonic() + timeout_s
     position = await read_position()
-    while position == before and time.monotonic() < deadline:
+    while position == before and clock.monotonic() < deadline:
         await asyncio.sleep(0.1)
         position = await read_position()
     return position
@@ -94,6 +94,7 @@ async def flatten_position(
     params: FlattenParams = FlattenParams(),
     *,
     maker_only_key: bool = False,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> FlattenResult:
     """Close the position of ``market``; returns whether the exchange reports it flat afterwards."""
     start = await read_position()
@@ -112,8 +113,7 @@ async def flatten_position(
             attempts += 1
             position = await read_position()
             continue
-        wall_ms = time.time_ns() // 1_000_000
-        intent = close_order(market, allocator.next(wall_ms).value, position, touch, params.slippage_bps)
+        intent = close_order(market, allocator.next(clock.wall_ms()).value, position, touch, params.slippage_bps)
         attempts += 1
         log.warning("flatten attempt %d: %s %d lots IOC reduce-only at %d", attempts,
                     "sell" if intent.is_ask else "buy", intent.base_amount, intent.price)
@@ -125,7 +125,7 @@ async def flatten_position(
             await asyncio.sleep(delay)
             position = await read_position()
         elif result.ok:
-            position = await _wait_for_change(read_position, position, params.settle_timeout_s)
+            position = await _wait_for_change(read_position, position, params.settle_timeout_s, clock)
             detail = "sent"
         else:
             detail = f"{result.outcome.value} {result.code} {result.message}"

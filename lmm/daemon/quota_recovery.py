@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -44,6 +43,7 @@ from lmm.core.quota_recovery_plan import (
     record_cost,
 )
 from lmm.core.quoting import MarketRules
+from lmm.venue.clock import SYSTEM_CLOCK, Clock
 from lmm.venue.lighter.tx_sender import TxSender
 
 log = logging.getLogger("lighter_mm.quota_recovery")
@@ -85,7 +85,7 @@ class QuotaRecoveryRunner:
                  pacer: Pacer, account: AccountState, allocator: ClientOrderIndexAllocator,
                  inputs: RecoveryInputs, *, maker_only_key: bool = False, interval_s: float = 1.0,
                  settle_timeout_s: float = 5.0, on_rate_limited: Callable[[], float] | None = None,
-                 clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self._params = params
         self._market = market
         self._rules = rules
@@ -98,7 +98,8 @@ class QuotaRecoveryRunner:
         self._interval_s = interval_s
         self._settle_timeout_s = settle_timeout_s
         self._on_rate_limited = on_rate_limited
-        self._clock_ns = clock_ns
+        self._clock = clock
+        self._clock_ns = clock.monotonic_ns
         self.state = RecoveryState()
         self.stats = RecoveryStats()
         self._warmup_done_ns: int | None = None
@@ -169,7 +170,7 @@ class QuotaRecoveryRunner:
         position_before = self._account.position_lots
         intent = CreateOrder(
             market_index=self._market.market_id,
-            client_order_index=self._allocator.next(time.time_ns() // 1_000_000).value,
+            client_order_index=self._allocator.next(self._clock.wall_ms()).value,
             base_amount=order.size_lots,
             price=order.price_tick,
             is_ask=order.side is Side.ASK,
@@ -203,8 +204,8 @@ class QuotaRecoveryRunner:
 
     async def _settled(self, position_before: int) -> bool:
         """Wait until the account feed shows the position moved; False on timeout (IOC found no liquidity)."""
-        deadline = time.monotonic() + self._settle_timeout_s
-        while time.monotonic() < deadline:
+        deadline = self._clock.monotonic() + self._settle_timeout_s
+        while self._clock.monotonic() < deadline:
             if self._account.position_lots != position_before:
                 return True
             await asyncio.sleep(0.05)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -26,7 +26,6 @@ import aiohttp
 from lmm.book.lighter_book import LighterBook
 from lmm.config.config import Config
 from lmm.config.credentials import Credentials
-from lmm.core.backoff import Backoff, BackoffPolicy
 from lmm.core.book_freshness import BookFreshness
 from lmm.core.intents import CROSS_MARGIN, ISOLATED_MARGIN, CancelAllOrders, UpdateLeverage
 from lmm.core.leftovers import OpenOrder, cancel_all_backoff, describe_open_orders, from_reports, from_slots
@@ -46,22 +45,24 @@ from lmm.daemon.startup_checks import (
     EXIT_FATAL,
     NETWORK_ERRORS,
     StartupError,
-    check_venue,
     describe_network_error,
     unreachable,
 )
 from lmm.daemon.startup_orders import LeftoverIO, cancel_own_leftovers
+from lmm.daemon.venues import open_lighter
 from lmm.model.vol_obi import describe_implementation
 from lmm.ops.loop_lag import LoopLagMonitor
 from lmm.ops.metrics import Metrics
 from lmm.ops.status import StatusReporter
+from lmm.venue.base import Venue
 from lmm.venue.binance.obi_feed import BinanceFeedSettings, BinanceObiFeed
+from lmm.venue.clock import SYSTEM_CLOCK, Clock
 from lmm.venue.lighter.book_sanity import SanityChecker, rest_best_ticks
-from lmm.venue.lighter.client import TradingClient, open_trading_client
 from lmm.venue.lighter.feed import LighterFeed
-from lmm.venue.lighter.rest import TokenCache, VenueReader, VenueReadError
+from lmm.venue.lighter.rest import VenueReader, VenueReadError
+from lmm.venue.lighter.tx_sender import TxSender
 from lmm.venue.tape.bot_recorder import BotRecorder
-from lmm.venue.ws.manager import LighterWsManager, WsSettings
+from lmm.venue.ws.manager import LighterWsManager
 
 log = logging.getLogger("lighter_mm.daemon")
 
@@ -75,30 +76,51 @@ WRITER_STOP_TIMEOUT_S = 15.0
 class Runtime:
     config: Config
     market: MarketInfo
-    client: TradingClient
-    reader: VenueReader
+    venue: Venue
     mm: MarketMaker
-    ws: LighterWsManager
     feed: LighterFeed
     binance: BinanceObiFeed | None
     send_loop: SendLoop
     sanity: SanityChecker
     status: StatusReporter
+    clock: Clock = SYSTEM_CLOCK
     recovery: QuotaRecoveryRunner | None = None
     flatten_on_exit: bool = False
     may_remain: str = ""  # set when cancelling gave up: the orders that may still be open
     recorder: BotRecorder | None = None  # --record: the tape of what the bot receives and does
 
+    @property
+    def sender(self) -> TxSender:
+        return self.venue.sender
 
-async def run_daemon(config: Config, symbol: str, creds: Credentials, *, duration: float | None,
+    @property
+    def reader(self) -> VenueReader:
+        return self.venue.reader
+
+    @property
+    def ws(self) -> LighterWsManager:
+        return self.venue.streams
+
+
+VenueOpener = Callable[[aiohttp.ClientSession], Awaitable[Venue]]
+
+
+async def run_daemon(config: Config, symbol: str, creds: Credentials | None, *, duration: float | None,
                      stop: asyncio.Event, metrics: Metrics | None = None, flatten_on_exit: bool = False,
-                     record: RecordOptions | None = None) -> int:
-    """Run the bot until ``stop`` is set, ``duration`` elapses or a task fails. Returns the exit status."""
+                     record: RecordOptions | None = None, venue: VenueOpener | None = None,
+                     clock: Clock = SYSTEM_CLOCK) -> int:
+    """Run the bot until ``stop`` is set, ``duration`` elapses or a task fails. Returns the exit status.
+
+    ``venue`` opens the venue to trade through (default: Lighter, or the loopback simulator, at the configured
+    endpoints with ``creds``); ``clock`` is the run's one clock (a virtual clock on the virtual-time loop)."""
     session = aiohttp.ClientSession()
     runtime: Runtime | None = None
     shutdown_clean = True
+    if venue is None:
+        assert creds is not None, "the Lighter venue needs credentials"
+        venue = functools.partial(open_lighter, config, symbol, creds, clock=clock)
     try:
-        runtime = await _start(config, symbol, creds, session, record)
+        runtime = await start_on(config, await venue(session), record, clock)
         runtime.flatten_on_exit = flatten_on_exit
         if metrics is not None:
             metrics.bind(runtime.status.snapshot)
@@ -112,7 +134,7 @@ async def run_daemon(config: Config, symbol: str, creds: Credentials, *, duratio
             if not shutdown_clean:  # the console's last line: what to check by hand
                 log.error("SHUTDOWN INCOMPLETE: %s", f"{runtime.may_remain}; check the venue by hand" if
                           runtime.may_remain else f"check open orders and the position on {runtime.market.symbol}")
-        elif not session.closed:
+        if not session.closed:
             await session.close()
         if metrics is not None:
             metrics.close()
@@ -120,67 +142,70 @@ async def run_daemon(config: Config, symbol: str, creds: Credentials, *, duratio
 
 
 async def _start(config: Config, symbol: str, creds: Credentials, session: aiohttp.ClientSession,
-                 record: RecordOptions | None = None) -> Runtime:
-    """Everything before quoting. A failure the user can act on is a ``StartupError`` (one line, its exit
-    status); nothing is signed before the venue has confirmed the account, the key and its public key."""
-    endpoints = config.endpoints
-    market = await check_venue(session, endpoints.lighter_base_url, symbol, creds)
-    log.info("market %s: id %d, tick %s, lot %s, min %d lots / $%.2f", market.symbol, market.market_id,
-             market.tick_size, market.lot_size, market.min_base_lots, market.min_quote_micro_usd / 1e6)
+                 record: RecordOptions | None = None, clock: Clock = SYSTEM_CLOCK) -> Runtime:
+    """``start_on`` the Lighter venue at the configured endpoints (tests and benchmarks)."""
+    return await start_on(config, await open_lighter(config, symbol, creds, session, clock), record, clock)
+
+
+async def start_on(config: Config, venue: Venue, record: RecordOptions | None = None,
+                   clock: Clock = SYSTEM_CLOCK) -> Runtime:
+    """Everything before quoting, on an open venue. A failure the user can act on is a ``StartupError`` (one
+    line, its exit status); the venue is closed again when the start fails."""
+    market = venue.market
+    log.info("market %s on the %s venue: id %d, tick %s, lot %s, min %d lots / $%.2f", market.symbol, venue.name,
+             market.market_id, market.tick_size, market.lot_size, market.min_base_lots,
+             market.min_quote_micro_usd / 1e6)
     log.info("%s", describe_implementation())
     warning = requote_threshold_warning(config.trading.default_quote_update_threshold_bps,
                                         config.vol_obi.min_half_spread_bps)
     if warning:
         log.warning("%s", warning)
+    sender, reader = venue.sender, venue.reader
+    model = build_model(config, market)
+    mm = MarketMaker(config, market, venue.account_index, model, clock_ns=clock.monotonic_ns, wall_ms=clock.wall_ms)
+    mm.quota = lambda: sender.volume_quota_remaining
 
     try:
-        client = await open_trading_client(endpoints.lighter_base_url, endpoints.lighter_ws_url, creds,
-                                           session=session)
-    except NETWORK_ERRORS as exc:
-        raise unreachable(endpoints.lighter_base_url, describe_network_error(exc)) from exc
-    tokens = TokenCache(client.signer)
-    reader = VenueReader(session, endpoints.lighter_base_url, creds.account_index, tokens)
-    model = build_model(config, market)
-    mm = MarketMaker(config, market, creds.account_index, model, clock_ns=time.monotonic_ns,
-                     wall_ms=lambda: time.time_ns() // 1_000_000)
-    mm.quota = lambda: client.sender.volume_quota_remaining
-
-    premium = await _read_tier(reader)
+        premium = await _read_tier(reader)
+    except BaseException:
+        await venue.close()
+        raise
     pacer = Pacer(config.performance.rate_limit_send_interval, premium=premium)
-    send_loop = SendLoop(client.sender, pacer, mm.compute_ops, mm.on_send_loop_results, mm.rate_limited_delay_s)
-    settings = BinanceFeedSettings.from_config(config, market.symbol)
+    send_loop = SendLoop(sender, pacer, mm.compute_ops, mm.on_send_loop_results, mm.rate_limited_delay_s,
+                         clock=clock.monotonic)
+    settings = BinanceFeedSettings.from_config(config, market.symbol) if venue.has_binance else None
     recorder = None
     if record is not None:
         try:
             recorder = open_recorder(record, config, market, settings)
         except BaseException:
-            await client.close()
+            await venue.close()
             raise
-        client.sender.observer = recorder
+        sender.observer = recorder
 
     def on_book(now_ns: int) -> None:
         mm.on_book_tick(now_ns)
         send_loop.wake()
 
-    ws = LighterWsManager(endpoints.lighter_ws_url, WsSettings.from_config(config.websocket),
-                          token_provider=tokens.get)
     on_orders, on_fills = mm.on_orders, mm.on_fills
     if recorder is not None:
         on_orders, on_fills = recorder.orders_then(on_orders), recorder.fills_then(on_fills)
-    feed = LighterFeed(ws, market, mm.account, model, config.vol_obi.looking_depth, on_book=on_book,
-                       on_orders=on_orders, on_fills=on_fills, recorder=recorder)
+    feed = LighterFeed(venue.streams, market, mm.account, model, config.vol_obi.looking_depth, on_book=on_book,
+                       on_orders=on_orders, on_fills=on_fills, clock_ns=clock.monotonic_ns, recorder=recorder)
     mm.feed = feed
     binance = None
     if settings is not None:
-        binance = BinanceObiFeed(settings, recorder=None if recorder is None else recorder.binance)
+        binance = BinanceObiFeed(settings, recorder=None if recorder is None else recorder.binance,
+                                 clock_ns=clock.monotonic_ns)
+    elif not venue.has_binance:
+        log.info("the %s venue has no Binance feed: using the Lighter imbalance only", venue.name)
     elif config.alpha.source == "binance":
         log.warning("no Binance symbol for %s: using the Lighter imbalance only", market.symbol)
-    sanity = SanityChecker(session, endpoints.lighter_base_url, market.market_id, market.price_decimals,
+    sanity = SanityChecker(lambda: reader.order_book_orders(market.market_id), market.price_decimals,
                            lambda: feed.book, feed.resync, config.safety.sanity_check_interval_sec,
                            config.safety.sanity_tolerance_bps)
-    status = StatusReporter(mm, client.sender, feed, binance, ws)
-    runtime = Runtime(config, market, client, reader, mm, ws, feed, binance, send_loop, sanity, status,
-                      recorder=recorder)
+    status = StatusReporter(mm, sender, feed, binance, venue.streams, clock=clock)
+    runtime = Runtime(config, market, venue, mm, feed, binance, send_loop, sanity, status, clock, recorder=recorder)
     if premium and config.quota_recovery.enabled:
         runtime.recovery = _quota_recovery(runtime, pacer)
 
@@ -189,14 +214,14 @@ async def _start(config: Config, symbol: str, creds: Credentials, session: aioht
         if config.safety.cancel_foreign_orders:
             cancelled = await _cancel_leftovers(runtime, "start-up", always_cancel=False, budget_s=STARTUP_CANCEL_S)
         else:
-            cancelled, _ = await cancel_own_leftovers(_own_leftover_io(runtime), STARTUP_CANCEL_S)
+            cancelled, _ = await cancel_own_leftovers(_own_leftover_io(runtime), STARTUP_CANCEL_S, clock=clock)
         if not cancelled:
             raise StartupError(f"start-up: orders left by a previous run could not be cancelled on {market.symbol}; "
                                f"not quoting (check the venue)", EXIT_FATAL)
         await _set_leverage(runtime)
     except (*NETWORK_ERRORS, VenueReadError) as exc:
         await _close_at_start(runtime)
-        raise unreachable(endpoints.lighter_base_url, str(exc) if isinstance(exc, VenueReadError)
+        raise unreachable(config.endpoints.lighter_base_url, str(exc) if isinstance(exc, VenueReadError)
                           else describe_network_error(exc)) from exc
     except BaseException:
         await _close_at_start(runtime)
@@ -205,7 +230,7 @@ async def _start(config: Config, symbol: str, creds: Credentials, session: aioht
 
 
 async def _close_at_start(rt: Runtime) -> None:
-    await rt.client.close()
+    await rt.venue.close()
     if rt.recorder is not None:
         await close_recorder(rt.recorder, {"start_failed": True})
 
@@ -218,7 +243,7 @@ def _own_leftover_io(rt: Runtime) -> LeftoverIO:
     async def list_orders() -> list[OrderReport]:
         return mm.account.parse_orders(await rt.reader.active_orders(rt.market.market_id))
 
-    return LeftoverIO(rt.market, list_orders, mm.orders.allocator.issued, rt.client.sender.send,
+    return LeftoverIO(rt.market, list_orders, mm.orders.allocator.issued, rt.sender.send,
                       rt.config.safety.order_reconcile_timeout_sec)
 
 
@@ -227,15 +252,16 @@ def _quota_recovery(rt: Runtime, pacer: Pacer) -> QuotaRecoveryRunner:
 
     def limit() -> float | None:
         mid_ticks2 = feed.book.mid_ticks2
-        return None if mid_ticks2 is None else mm.position_limit_usd(time.monotonic_ns(), mid_ticks2 / 2)
+        return None if mid_ticks2 is None else mm.position_limit_usd(rt.clock.monotonic_ns(), mid_ticks2 / 2)
 
     def fresh_book() -> LighterBook | None:  # no round trip priced off a held or stale book
-        return feed.book if mm.book_freshness(time.monotonic_ns()) is BookFreshness.FRESH else None
+        return feed.book if mm.book_freshness(rt.clock.monotonic_ns()) is BookFreshness.FRESH else None
 
     inputs = RecoveryInputs(book=fresh_book, volatility_usd_per_sqrt_s=lambda: mm.model.volatility,
-                            max_position_usd=limit, warmed_up=lambda: mm.model.warmed_up(time.monotonic_ns()))
-    return QuotaRecoveryRunner(RecoveryParams.from_config(rt.config), rt.market, mm.rules, rt.client.sender, pacer,
-                               mm.account, mm.orders.allocator, inputs, on_rate_limited=mm.rate_limited_delay_s)
+                            max_position_usd=limit, warmed_up=lambda: mm.model.warmed_up(rt.clock.monotonic_ns()))
+    return QuotaRecoveryRunner(RecoveryParams.from_config(rt.config), rt.market, mm.rules, rt.sender, pacer,
+                               mm.account, mm.orders.allocator, inputs, on_rate_limited=mm.rate_limited_delay_s,
+                               clock=rt.clock)
 
 
 async def _read_tier(reader: VenueReader) -> bool:
@@ -249,15 +275,15 @@ async def _read_tier(reader: VenueReader) -> bool:
 
 
 async def _refresh_account(rt: Runtime) -> None:
-    requested = time.monotonic_ns()
+    requested = rt.clock.monotonic_ns()
     body = await rt.reader.account()
-    rt.mm.account.on_rest_account(body, time.monotonic_ns(), requested_ns=requested)
+    rt.mm.account.on_rest_account(body, rt.clock.monotonic_ns(), requested_ns=requested)
 
 
 async def _set_leverage(rt: Runtime) -> None:
     trading = rt.config.trading
     mode = ISOLATED_MARGIN if trading.margin_mode == "isolated" else CROSS_MARGIN
-    [result] = await rt.client.sender.send([UpdateLeverage(rt.market.market_id, trading.leverage, mode)])
+    [result] = await rt.sender.send([UpdateLeverage(rt.market.market_id, trading.leverage, mode)])
     if result.ok:
         log.info("leverage set: %dx %s", trading.leverage, trading.margin_mode)
     else:
@@ -267,7 +293,7 @@ async def _set_leverage(rt: Runtime) -> None:
 
 async def _send_cancel_all(rt: Runtime, when: str) -> bool:
     try:
-        [result] = await rt.client.sender.send([CancelAllOrders(rt.market.market_id)])
+        [result] = await rt.sender.send([CancelAllOrders(rt.market.market_id)])
     except Exception as exc:  # a crash here must not end the shutdown's retries
         log.warning("%s: cancel-all failed: %s", when, exc)
         return False
@@ -282,7 +308,8 @@ async def _cancel_own_orders_at_shutdown(rt: Runtime) -> bool:
     log.info("shutting down: cancelling this bot's orders on %s (others are left alone)", rt.market.symbol)
     budget_s = rt.config.safety.shutdown_cancel_budget_sec
     known = rt.mm.orders.tracked_cancels()
-    clean, listed = await cancel_own_leftovers(_own_leftover_io(rt), budget_s, when="shutdown", known=known)
+    clean, listed = await cancel_own_leftovers(_own_leftover_io(rt), budget_s, when="shutdown", known=known,
+                                                clock=rt.clock)
     if not clean:
         remaining, source = ((from_reports(listed), "newest REST listing") if listed is not None else
                              (from_slots(rt.mm.orders.slots.values()), "the bot's order slots: no REST listing"))
@@ -300,22 +327,22 @@ async def _cancel_leftovers(rt: Runtime, when: str, *, always_cancel: bool, budg
     ``budget_s`` runs out; then ``rt.may_remain`` names the orders that may still be open.
     """
     settle_s = rt.config.safety.order_reconcile_timeout_sec
-    deadline = time.monotonic() + budget_s
+    deadline = rt.clock.monotonic() + budget_s
     backoff = cancel_all_backoff()
     need_cancel, cancelled_at, empty_in_a_row, next_cancel_at = always_cancel, None, 0, 0.0
     listed: tuple[OpenOrder, ...] | None = None  # the newest REST listing, and when it was asked for
     listed_at = 0.0
-    while (now := time.monotonic()) < deadline:
+    while (now := rt.clock.monotonic()) < deadline:
         if need_cancel:
             if now < next_cancel_at:
                 await asyncio.sleep(min(next_cancel_at, deadline) - now)
                 continue
             accepted = await _send_cancel_all(rt, when)
-            next_cancel_at = time.monotonic() + backoff.next_delay()
+            next_cancel_at = rt.clock.monotonic() + backoff.next_delay()
             if accepted:
-                need_cancel, cancelled_at, empty_in_a_row = False, time.monotonic(), 0
-        await asyncio.sleep(max(0.0, min(1.0, deadline - time.monotonic())))
-        asked_at = time.monotonic()  # when the listing was asked for: a slow reply may show an older state
+                need_cancel, cancelled_at, empty_in_a_row = False, rt.clock.monotonic(), 0
+        await asyncio.sleep(max(0.0, min(1.0, deadline - rt.clock.monotonic())))
+        asked_at = rt.clock.monotonic()  # when the listing was asked for: a slow reply may show an older state
         try:
             orders = await rt.reader.active_orders(rt.market.market_id)
         except VenueReadError as exc:
@@ -332,7 +359,7 @@ async def _cancel_leftovers(rt: Runtime, when: str, *, always_cancel: bool, budg
             log.info("%s: no open order on %s (confirmed twice over REST)", when, rt.market.symbol)
             return True
     if listed is not None:
-        remaining, source = listed, f"REST listing {time.monotonic() - listed_at:.0f} s before giving up"
+        remaining, source = listed, f"REST listing {rt.clock.monotonic() - listed_at:.0f} s before giving up"
     else:
         remaining, source = from_slots(rt.mm.orders.slots.values()), "the bot's order slots: no REST listing"
     rt.may_remain = describe_open_orders(rt.market, remaining, source)
@@ -345,25 +372,26 @@ async def _supervise(rt: Runtime, stop: asyncio.Event, duration: float | None) -
     sampler = ModelSampler(rt.mm.model, rt.binance,
                            on_step=None if rt.recorder is None else state_sampler(rt.mm, rt.recorder))
     rt.status.sampler = sampler
-    loop_lag = LoopLagMonitor()
-    rt.status.loop_lag = loop_lag
     jobs: dict[str, Awaitable[None]] = {
         "lighter-ws": rt.ws.run(),
-        "sampler": run_fixed_clock(cfg.vol_obi.step_ns, sampler.tick),
+        "sampler": run_fixed_clock(cfg.vol_obi.step_ns, sampler.tick, clock_ns=rt.clock.monotonic_ns),
         "send-loop": rt.send_loop.run(),
         "housekeeping": _housekeeping(rt),
         "order-poller": _order_poller(rt),
         "account-refresh": _account_refresh(rt),
         "sanity": rt.sanity.run(),
         "status": rt.status.run(),
-        "loop-lag": loop_lag.run(),
     }
+    if not rt.clock.virtual:  # a real-time measurement: on virtual time the loop never lags
+        loop_lag = LoopLagMonitor()
+        rt.status.loop_lag = loop_lag
+        jobs["loop-lag"] = loop_lag.run()
     if rt.binance is not None:
         jobs["binance"] = rt.binance.run()
     if rt.recovery is not None:
         jobs["quota-recovery"] = rt.recovery.run()
-    if rt.client.ws_transport is not None:
-        jobs["tx-socket"] = _keep_tx_socket(rt)
+    for name, job in rt.venue.tasks.items():
+        jobs[name] = job()
     tasks = {asyncio.create_task(job, name=name): name for name, job in jobs.items()}
     stopper = asyncio.create_task(stop.wait(), name="stop-signal")
     timer = asyncio.create_task(asyncio.sleep(duration if duration else 10**9), name="duration")
@@ -383,7 +411,7 @@ async def _supervise(rt: Runtime, stop: asyncio.Event, duration: float | None) -
         rt.mm.pause("shutdown")
         # Hold the sender lock while the tasks stop, so none is cancelled in the middle of a send (the signer
         # thread would go on writing); a send stuck beyond the timeout is cut, the cancel-all covers it.
-        lock = rt.client.sender.lock
+        lock = rt.sender.lock
         try:
             await asyncio.wait_for(lock.acquire(), timeout=WRITER_STOP_TIMEOUT_S)
         except TimeoutError:
@@ -403,7 +431,7 @@ async def _housekeeping(rt: Runtime) -> None:
     interval = rt.config.performance.min_loop_interval
     while True:
         await asyncio.sleep(interval)
-        now = time.monotonic_ns()
+        now = rt.clock.monotonic_ns()
         lookups = rt.mm.orders.check_timeouts(now)
         if lookups:
             log.warning("%d order(s) overdue on the exchange: reconciling", len(lookups))
@@ -433,13 +461,13 @@ async def _resync(rt: Runtime) -> None:
     """Orders and account over REST once the order stream is live again. The tracked orders are looked up by
     client index (what the stream missed settles their slots at once, with no grace period) while the account
     is refreshed; then the active orders are reconciled. Quoting resumes as soon as the slots are free."""
-    started = time.monotonic()
-    lookup = rt.mm.gap_lookup(time.monotonic_ns())
+    started = rt.clock.monotonic()
+    lookup = rt.mm.gap_lookup(rt.clock.monotonic_ns())
     await asyncio.gather(_settle_by_lookup(rt, lookup), _refresh_account_or_warn(rt, "resync"))
     await _reconcile(rt)
     rt.send_loop.wake()
     log.info("order stream back: resynced over REST in %.0f ms (%d tracked order(s) looked up)",
-             (time.monotonic() - started) * 1e3, len(lookup.asked))
+             (rt.clock.monotonic() - started) * 1e3, len(lookup.asked))
 
 
 async def _settle_by_lookup(rt: Runtime, lookup: GapLookup) -> None:
@@ -450,7 +478,7 @@ async def _settle_by_lookup(rt: Runtime, lookup: GapLookup) -> None:
     except VenueReadError as exc:
         log.warning("resync: order lookup failed: %s", exc)
         return
-    rt.mm.apply_lookup(lookup, rt.mm.account.parse_orders(raw), time.monotonic_ns())
+    rt.mm.apply_lookup(lookup, rt.mm.account.parse_orders(raw), rt.clock.monotonic_ns())
 
 
 async def _refresh_account_or_warn(rt: Runtime, when: str) -> None:
@@ -461,7 +489,7 @@ async def _refresh_account_or_warn(rt: Runtime, when: str) -> None:
 
 
 async def _reconcile(rt: Runtime) -> None:
-    snapshot_ns = time.monotonic_ns()
+    snapshot_ns = rt.clock.monotonic_ns()
     try:
         raw = await rt.reader.active_orders(rt.market.market_id)
     except VenueReadError as exc:
@@ -472,28 +500,8 @@ async def _reconcile(rt: Runtime) -> None:
         rt.recorder.orders(reports, "rest")
     cancels = rt.mm.reconcile(reports, snapshot_ns)
     if cancels:
-        results = await rt.client.sender.send(cancels)
+        results = await rt.sender.send(cancels)
         rt.mm.on_results(results)
-
-
-async def _keep_tx_socket(rt: Runtime) -> None:
-    """Reconnect the transaction socket when it drops (REST carries the sends meanwhile)."""
-    transport = rt.client.ws_transport
-    backoff = Backoff(BackoffPolicy(base_delay=1.0, max_delay=60.0))  # reset by every successful connect
-    delay = 1.0
-    while True:
-        await asyncio.sleep(delay)
-        if transport.available():
-            delay = 1.0
-            continue
-        try:
-            await transport.connect()
-            log.info("transaction socket reconnected")
-            backoff.reset()
-            delay = 1.0
-        except Exception as exc:
-            delay = backoff.next_delay()
-            log.warning("transaction socket reconnect failed (%s); next try in %.1fs", exc, delay)
 
 
 async def _account_refresh(rt: Runtime) -> None:
@@ -522,7 +530,8 @@ async def _flatten(rt: Runtime) -> bool:
         return rest_best_ticks(body, rt.market.price_decimals)
 
     result = await asyncio.wait_for(
-        flatten_position(rt.client.sender, rt.market, read_position, read_touch, rt.mm.orders.allocator),
+        flatten_position(rt.sender, rt.market, read_position, read_touch, rt.mm.orders.allocator,
+                         clock=rt.clock),
         timeout=90)
     if result.flat:
         log.info("position flattened (%s lots before): %s", result.start_lots, result.detail)
@@ -552,7 +561,7 @@ async def _shutdown(rt: Runtime) -> bool:
     except Exception:
         log.exception("shutdown failed: check open orders and the position on %s manually", rt.market.symbol)
         clean = False
-    closers = [rt.ws.close, *([rt.binance.close] if rt.binance is not None else []), rt.client.close]
+    closers = [*([rt.binance.close] if rt.binance is not None else []), rt.venue.close]
     for closer in closers:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(closer(), timeout=10)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ from lmm.core.market import MarketInfo
 from lmm.core.order_state import is_live_status
 from lmm.core.orders import OrderReport
 from lmm.core.outcomes import SendResult
+from lmm.venue.clock import SYSTEM_CLOCK, Clock
 from lmm.venue.lighter.rest import VenueReadError
 
 log = logging.getLogger("lighter_mm.startup")
@@ -51,8 +51,7 @@ def own_live_orders(reports: Sequence[OrderReport], is_own: Callable[[ClientOrde
 
 
 async def cancel_own_leftovers(io: LeftoverIO, budget_s: float, when: str = "start-up",
-                               wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
-                               known: Sequence[TxIntent] = (),
+                               known: Sequence[TxIntent] = (), clock: Clock = SYSTEM_CLOCK,
                                ) -> tuple[bool, list[OrderReport] | None]:
     """Cancel the bot's own open orders on the market. (True once none is left, confirmed twice; the bot's
     orders in the newest listing, None when no listing came back).
@@ -61,24 +60,24 @@ async def cancel_own_leftovers(io: LeftoverIO, budget_s: float, when: str = "sta
     shows: an order just accepted may not be listed yet. The confirmation then waits the settle time
     from that send, as after any cancel."""
     symbol = io.market.symbol
-    deadline = time.monotonic() + budget_s
+    deadline = clock.monotonic() + budget_s
     cancelled_at: float | None = None
     if known:
         log.info("%s: cancelling the %d order(s) this bot tracks on %s", when, len(known), symbol)
         await io.send(list(known))
-        cancelled_at = time.monotonic()  # accepted or not: REST must catch up before "none left" counts
+        cancelled_at = clock.monotonic()  # accepted or not: REST must catch up before "none left" counts
     clean_in_a_row, foreign_seen = 0, -1
     backoff = Backoff(SEND_RETRY)
     own: list[OrderReport] | None = None
-    while time.monotonic() < deadline:
-        listed_at = time.monotonic()  # when the listing was asked for: a slow reply may show an older state
+    while clock.monotonic() < deadline:
+        listed_at = clock.monotonic()  # when the listing was asked for: a slow reply may show an older state
         try:
             reports = await io.list_orders()
         except VenueReadError as exc:
             log.warning("%s: cannot list open orders: %s", when, exc)
             await asyncio.sleep(LIST_INTERVAL_S)
             continue
-        own, foreign = own_live_orders(reports, io.is_own, wall_ms())
+        own, foreign = own_live_orders(reports, io.is_own, clock.wall_ms())
         if foreign != foreign_seen:
             foreign_seen = foreign
             if foreign:
@@ -95,7 +94,7 @@ async def cancel_own_leftovers(io: LeftoverIO, budget_s: float, when: str = "sta
         log.info("%s: %d open order(s) of this bot on %s: cancelling them", when, len(own), symbol)
         results = await io.send([CancelOrder(io.market.market_id, r.order_index.value) for r in own])
         if results and all(result.ok for result in results):
-            cancelled_at = time.monotonic()
+            cancelled_at = clock.monotonic()
             backoff.reset()
             await asyncio.sleep(LIST_INTERVAL_S)
             continue

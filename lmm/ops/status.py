@@ -11,6 +11,7 @@ import logging
 import math
 import statistics
 import time
+from types import SimpleNamespace
 from typing import Any
 
 from lmm.core.order_state import Side, SlotState
@@ -31,7 +32,10 @@ def _fmt(value: float | None, spec: str = ".2f") -> str:
 
 
 class StatusReporter:
-    def __init__(self, mm: Any, sender: Any, feed: Any, binance: Any | None, ws: Any | None = None) -> None:
+    def __init__(self, mm: Any, sender: Any, feed: Any, binance: Any | None, ws: Any | None = None,
+                 clock: Any = None) -> None:
+        # the run's clock (virtual on the local venue); the system clock by default
+        self._clock = clock or SimpleNamespace(monotonic=time.monotonic, monotonic_ns=time.monotonic_ns)
         self._mm = mm
         self._ws = ws
         self._sender = sender
@@ -39,12 +43,12 @@ class StatusReporter:
         self._binance = binance
         self.sampler: Any | None = None
         self.loop_lag: Any | None = None  # loop_lag.LoopLagMonitor, set by the daemon
-        self._started = time.monotonic()
+        self._started = self._clock.monotonic()
         self._last_mid: float | None = None  # values the position in the exit summary, after the feed closed
 
     def snapshot(self) -> dict[str, Any]:
         mm, market = self._mm, self._mm.market
-        now = time.monotonic_ns()
+        now = self._clock.monotonic_ns()
         book = self._feed.book
         mid = book.mid
         if mid is not None:
@@ -113,7 +117,7 @@ class StatusReporter:
         s = self.snapshot()
         ticks = self._mm.stats.tick_to_order_ms
         rows = [
-            ("run time", f"{time.monotonic() - self._started:.0f} s"),
+            ("run time", f"{self._clock.monotonic() - self._started:.0f} s"),
             ("fills", f"{s['fills']} ({self._mm.stats.maker_fills} maker)"),
             ("volume", f"${_fmt(s['volume_usd'])}"),
             ("position", f"{s['position']:+g} (${_fmt(s['position_usd'])})"),

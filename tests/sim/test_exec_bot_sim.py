@@ -118,8 +118,8 @@ async def test_429_storm_backs_off_and_recovers(sim: SimHandle, tmp_path: Path) 
             assert mm.backoff.level >= 1
             assert pacer.backoff_until > time.monotonic() - 0.5  # the Pacer holds every send
             await wait_until(lambda: mm.backoff.level == 0, "the backoff to reset after clean sends")
-            sent_after = rt.client.sender.stats.accepted
-            await wait_until(lambda: rt.client.sender.stats.accepted > sent_after + 1 and both_sides_live(rt),
+            sent_after = rt.sender.stats.accepted
+            await wait_until(lambda: rt.sender.stats.accepted > sent_after + 1 and both_sides_live(rt),
                              "quoting to resume")
             assert not mm.breaker.tripped  # 429s never count toward the breaker
             assert len(await sim_orders(sim, account)) == 2
@@ -134,7 +134,7 @@ async def test_drained_quota_widens_threshold_and_uses_the_free_slot(sim: SimHan
     account = sim.create_account(collateral="5000", tier="premium")
     config = bot_config(sim, tmp_path, trading={"default_quote_update_threshold_bps": 1.0})
     async with started_runtime(config, account) as rt:
-        mm, sender = rt.mm, rt.client.sender
+        mm, sender = rt.mm, rt.sender
         sends: list[tuple[float, int, int, int | None]] = []  # (time, quota ops, cancels, quota before)
         real_send = sender.send_holding_lock  # every writer's send goes through it
 

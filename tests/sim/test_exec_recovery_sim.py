@@ -53,7 +53,7 @@ def runner_for(rt: daemon.Runtime, params: RecoveryParams) -> QuotaRecoveryRunne
     inputs = RecoveryInputs(book=lambda: mm.feed.book if mm.feed is not None else None,
                             volatility_usd_per_sqrt_s=lambda: mm.model.volatility,
                             max_position_usd=limit, warmed_up=lambda: True)
-    return QuotaRecoveryRunner(params, rt.market, mm.rules, rt.client.sender, Pacer(0.05, premium=True),
+    return QuotaRecoveryRunner(params, rt.market, mm.rules, rt.sender, Pacer(0.05, premium=True),
                                mm.account, ClientOrderIndexAllocator(lane=7), inputs, interval_s=0.1)
 
 
@@ -77,7 +77,7 @@ async def test_recovery_from_flat_round_trips_back_to_flat(sim: SimHandle, tmp_p
     account = sim.create_account(collateral="5000", tier="premium")
     await set_quota(sim, account.account_index, 2)
     async with started_runtime(bot_config(sim, tmp_path), account) as rt:
-        assert rt.client.sender.volume_quota_remaining == 2  # learned from the leverage update's reply
+        assert rt.sender.volume_quota_remaining == 2  # learned from the leverage update's reply
         rt.mm.pause("test", "recovery only: the bot does not quote")
         async with running_bot(rt):
             await wait_until(lambda: rt.mm.feed.book.valid and rt.mm.account.position_known, "feeds")
@@ -106,13 +106,13 @@ async def test_recovery_reduces_a_found_position_and_never_flips_it(sim: SimHand
             book = rt.mm.feed.book
             buy = CreateOrder(BTC, 4242, 300, math.ceil(book.best_ask_tick * 1.003), is_ask=False,
                               time_in_force=TIF_IOC, order_expiry=0)
-            assert (await rt.client.sender.send([buy]))[0].ok
+            assert (await rt.sender.send([buy]))[0].ok
             await wait_until(lambda: rt.mm.account.position_lots > 0, "the long position")
             found = rt.mm.account.position_lots
             await set_quota(sim, account.account_index, 1)
-            rt.client.sender.volume_quota_remaining = None
-            assert (await rt.client.sender.send([UpdateLeverage(BTC, 2)]))[0].ok  # reports, never uses, quota
-            await wait_until(lambda: rt.client.sender.volume_quota_remaining is not None, "quota report")
+            rt.sender.volume_quota_remaining = None
+            assert (await rt.sender.send([UpdateLeverage(BTC, 2)]))[0].ok  # reports, never uses, quota
+            await wait_until(lambda: rt.sender.volume_quota_remaining is not None, "quota report")
             runner = runner_for(rt, FAST)
             decision = await first_order(runner)
             assert decision.leg is Leg.REDUCE and decision.reduce_only
@@ -129,7 +129,7 @@ async def test_flatten_closes_a_short_position(sim: SimHandle, tmp_path: Path) -
             book = rt.mm.feed.book
             sell = CreateOrder(BTC, 4244, 400, math.floor(book.best_bid_tick * 0.997), is_ask=True,
                                time_in_force=TIF_IOC, order_expiry=0)
-            assert (await rt.client.sender.send([sell]))[0].ok
+            assert (await rt.sender.send([sell]))[0].ok
             await wait_until(lambda: rt.mm.account.position_lots < 0, "the short position")
 
             async def read_position() -> int:
@@ -139,7 +139,7 @@ async def test_flatten_closes_a_short_position(sim: SimHandle, tmp_path: Path) -
                 b = rt.mm.feed.book
                 return (b.best_bid_tick, b.best_ask_tick) if b.valid else None
 
-            result = await flatten_position(rt.client.sender, rt.market, read_position, read_touch,
+            result = await flatten_position(rt.sender, rt.market, read_position, read_touch,
                                             ClientOrderIndexAllocator(lane=6), FlattenParams(max_attempts=4))
             assert result.flat and result.final_lots == 0 and result.start_lots < 0
             assert 1 <= result.attempts <= 4

@@ -47,7 +47,7 @@ async def reconcile(rt: daemon.Runtime, after_ns: int = 0) -> list:
     raw = await rt.reader.active_orders(rt.market.market_id)
     cancels = rt.mm.reconcile(rt.mm.account.parse_orders(raw), time.monotonic_ns() + after_ns)
     if cancels:
-        rt.mm.on_results(await rt.client.sender.send(cancels))
+        rt.mm.on_results(await rt.sender.send(cancels))
     return cancels
 
 
@@ -56,13 +56,13 @@ async def test_unknown_order_is_cancelled_and_vanished_order_cleared(sim: SimHan
     async with started_runtime(bot_config(sim, tmp_path), account) as rt:
         mm = rt.mm
         intents = plan(mm, targets())
-        mm.on_results(await rt.client.sender.send(intents))
+        mm.on_results(await rt.sender.send(intents))
         assert {s.state for s in mm.orders.slots.values()} == {SlotState.PLACING}
         assert await reconcile(rt) == []  # both found by client order index: PLACING -> LIVE
         assert {s.state for s in mm.orders.slots.values()} == {SlotState.LIVE}
 
         stray = CreateOrder(rt.market.market_id, 777, 20, 610_000, is_ask=False)  # not the bot's
-        assert (await rt.client.sender.send([stray]))[0].ok
+        assert (await rt.sender.send([stray]))[0].ok
         cancels = await reconcile(rt)
         assert len(cancels) == 1
         remaining = await sim_orders(sim, account)
@@ -71,7 +71,7 @@ async def test_unknown_order_is_cancelled_and_vanished_order_cleared(sim: SimHan
         # the bid vanishes behind the bot's back (no order feed is running to tell it)
         bid_slot = mm.orders.slots[(Side.BID, 0)]
         assert bid_slot.order_index is not None
-        assert (await rt.client.sender.send([CancelOrder(rt.market.market_id, bid_slot.order_index.value)]))[0].ok
+        assert (await rt.sender.send([CancelOrder(rt.market.market_id, bid_slot.order_index.value)]))[0].ok
         assert await reconcile(rt) == []
         assert mm.orders.slots[(Side.BID, 0)].state is SlotState.LIVE  # within the grace period: not judged
         await reconcile(rt, after_ns=GRACE_PASSED_NS)
@@ -84,7 +84,7 @@ async def test_unknown_order_is_cancelled_and_vanished_order_cleared(sim: SimHan
 async def test_unknown_outcome_pauses_quoting_until_reconciled(sim: SimHandle, tmp_path: Path) -> None:
     account = sim.create_account(collateral="5000")
     async with started_runtime(bot_config(sim, tmp_path), account) as rt:
-        mm, sender = rt.mm, rt.client.sender
+        mm, sender = rt.mm, rt.sender
         sender._timeout = 0.3  # a send timeout shorter than the delayed acknowledgement below
         sim.inject_fault("delay_ack", delay_ms=1500, count=1)
         results = await sender.send(plan(mm, targets()))
@@ -110,7 +110,7 @@ async def test_repeated_rejections_trip_the_breaker_which_recovers(sim: SimHandl
         # two creates per plan, each its own request over the WebSocket: six refusals cover three plans
         sim.inject_fault("reject_tx", count=6, code=21701, message="invalid order price")
         for _ in range(3):
-            results = await rt.client.sender.send(plan(mm, targets()))
+            results = await rt.sender.send(plan(mm, targets()))
             assert results[0].outcome is Outcome.REJECTED
             mm.on_results(results)
             assert mm.orders.idle  # a refusal reverts the slots
@@ -121,7 +121,7 @@ async def test_repeated_rejections_trip_the_breaker_which_recovers(sim: SimHandl
         await wait_until(lambda: not mm.breaker.status(time.monotonic_ns(), feeds_healthy=True).paused,
                          "the cooldown to pass", timeout_s=10)
         assert not mm.breaker.tripped
-        mm.on_results(await rt.client.sender.send(plan(mm, targets())))
+        mm.on_results(await rt.sender.send(plan(mm, targets())))
         assert len(await sim_orders(sim, account)) == 2
 
 
@@ -129,7 +129,7 @@ async def test_cancel_confirmation_waits_the_configured_settle_time(sim: SimHand
     account = sim.create_account(collateral="5000")
     config = bot_config(sim, tmp_path, safety={"order_reconcile_timeout_sec": 3.5})
     async with started_runtime(config, account) as rt:
-        rt.mm.on_results(await rt.client.sender.send(plan(rt.mm, targets())))
+        rt.mm.on_results(await rt.sender.send(plan(rt.mm, targets())))
         assert len(await sim_orders(sim, account)) == 2
         started = time.monotonic()
         assert await daemon._cancel_leftovers(rt, "test", always_cancel=True, budget_s=30)

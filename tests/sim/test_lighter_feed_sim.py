@@ -12,6 +12,7 @@ from lmm.model.vol_obi import PyVolObiCalculator
 from lmm.venue.lighter.book_sanity import SanityChecker
 from lmm.venue.lighter.feed import LighterFeed
 from lmm.venue.lighter.market_info import fetch_market
+from lmm.venue.lighter.rest import VenueReader
 from lmm.venue.ws.manager import LighterWsManager, WsSettings
 from sim.testing import start_simulator
 
@@ -103,7 +104,8 @@ async def test_sanity_check_agrees_with_rest_and_flags_a_wrong_book(sim):
         market = await fetch_market(session, sim.lighter_url, "BTC")
         h = Harness(sim, market, session)
         failures: list[str] = []
-        checker = SanityChecker(session, sim.lighter_url, market.market_id, market.price_decimals,
+        reader = VenueReader(session, sim.lighter_url, 0, tokens=None)  # orderBookOrders is public
+        checker = SanityChecker(lambda: reader.order_book_orders(market.market_id), market.price_decimals,
                                 lambda: h.feed.book, failures.append, interval=1.0, tolerance_bps=50.0)
         runner = asyncio.create_task(h.ws.run())
         try:

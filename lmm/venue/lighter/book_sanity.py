@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-
-import aiohttp
 
 from lmm.book.book_side import EMPTY_TICK, parse_scaled
 from lmm.book.lighter_book import LighterBook
+from lmm.venue.lighter.rest import VenueReadError
 
 log = logging.getLogger("lighter_mm.sanity")
 
@@ -63,12 +62,10 @@ class SanityStats:
 
 
 class SanityChecker:
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, market_id: int, price_decimals: int,
+    def __init__(self, fetch_book: Callable[[], Awaitable[dict]], price_decimals: int,
                  book: Callable[[], LighterBook], on_failure: Callable[[str], None], interval: float,
                  tolerance_bps: float) -> None:
-        self._session = session
-        self._url = f"{base_url.rstrip('/')}/api/v1/orderBookOrders"
-        self._market_id = market_id
+        self._fetch_book = fetch_book  # the venue's top of book over REST (orderBookOrders)
         self._price_decimals = price_decimals
         self._book = book
         self._on_failure = on_failure
@@ -87,13 +84,8 @@ class SanityChecker:
             self.stats.skipped_invalid += 1
             return None
         try:
-            params = {"market_id": str(self._market_id), "limit": "5"}
-            async with self._session.get(self._url, params=params, timeout=aiohttp.ClientTimeout(total=5)) as resp:
-                body = await resp.json(content_type=None)
-                if resp.status != 200:
-                    raise aiohttp.ClientError(f"HTTP {resp.status}")
-            rest_bid, rest_ask = rest_best_ticks(body, self._price_decimals)
-        except (TimeoutError, aiohttp.ClientError, ValueError, KeyError, TypeError) as exc:
+            rest_bid, rest_ask = rest_best_ticks(await self._fetch_book(), self._price_decimals)
+        except (VenueReadError, ValueError, KeyError, TypeError) as exc:
             self.stats.rest_errors += 1
             log.warning("sanity check: REST snapshot unavailable: %s", exc)
             return None

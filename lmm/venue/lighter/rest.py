@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -24,16 +25,18 @@ class VenueReadError(RuntimeError):
 
 
 class TokenCache:
-    def __init__(self, signer: Signer, lifetime_s: int = TOKEN_LIFETIME_S) -> None:
+    def __init__(self, signer: Signer, lifetime_s: int = TOKEN_LIFETIME_S,
+                 wall: Callable[[], float] = time.time) -> None:
         self._signer = signer
+        self._wall = wall
         self._lifetime = lifetime_s
         self._token: AuthToken | None = None
         self._lock = asyncio.Lock()
 
     async def get(self) -> AuthToken:
         async with self._lock:
-            if self._token is None or self._token.expires_at - time.time() < TOKEN_RENEW_BEFORE_S:
-                expires_at = time.time() + self._lifetime
+            if self._token is None or self._token.expires_at - self._wall() < TOKEN_RENEW_BEFORE_S:
+                expires_at = self._wall() + self._lifetime
                 value = await self._signer.auth_token(self._lifetime)
                 self._token = AuthToken(value, expires_at)
             return self._token
@@ -54,14 +57,17 @@ class VenueReader:
         except Exception as exc:  # the signer refused to mint a token
             raise VenueReadError(f"GET {path}: no auth token: {exc}") from None
         try:
-            async with self._session.get(self._base + path, params=params, headers=headers,
-                                         timeout=self._timeout) as resp:
-                body = await resp.json(content_type=None)
-                if resp.status != 200 or not isinstance(body, dict) or body.get("code", 200) != 200:
-                    raise VenueReadError(f"GET {path}: HTTP {resp.status} {str(body)[:200]}")
-                return body
+            status, body = await self._http_get(path, params, headers)
         except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             raise VenueReadError(f"GET {path}: {type(exc).__name__}: {exc}") from None
+        if status != 200 or not isinstance(body, dict) or body.get("code", 200) != 200:
+            raise VenueReadError(f"GET {path}: HTTP {status} {str(body)[:200]}")
+        return body
+
+    async def _http_get(self, path: str, params: dict[str, str], headers: dict[str, str] | None) -> tuple[int, Any]:
+        async with self._session.get(self._base + path, params=params, headers=headers,
+                                     timeout=self._timeout) as resp:
+            return resp.status, await resp.json(content_type=None)
 
     async def active_orders(self, market_id: int) -> list[dict[str, Any]]:
         body = await self._get("/api/v1/accountActiveOrders",

@@ -1,0 +1,72 @@
+"""Openers of the venues the daemon trades through (see ``lmm.venue.base``).
+
+``open_lighter``: the live exchange, or the loopback simulator (``--sim``), over the real protocols: the
+venue is asked for the market and must confirm the account, key and public key before anything is signed;
+then the trading client (signer thread, nonce keeper, sender over the transaction socket or REST), the REST
+reader and the subscription manager. A failure the user can act on is a ``StartupError``.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import aiohttp
+
+from lmm.config.config import Config
+from lmm.config.credentials import Credentials
+from lmm.core.backoff import Backoff, BackoffPolicy
+from lmm.daemon.startup_checks import NETWORK_ERRORS, check_venue, describe_network_error, unreachable
+from lmm.venue.base import Venue
+from lmm.venue.clock import SYSTEM_CLOCK, Clock
+from lmm.venue.lighter.client import open_trading_client
+from lmm.venue.lighter.rest import TokenCache, VenueReader
+from lmm.venue.lighter.tx_sender import WsTxTransport
+from lmm.venue.ws.manager import LighterWsManager, WsSettings
+
+log = logging.getLogger("lighter_mm.daemon")
+
+
+async def open_lighter(config: Config, symbol: str, creds: Credentials, session: aiohttp.ClientSession,
+                       clock: Clock = SYSTEM_CLOCK) -> Venue:
+    endpoints = config.endpoints
+    market = await check_venue(session, endpoints.lighter_base_url, symbol, creds)
+    try:
+        client = await open_trading_client(endpoints.lighter_base_url, endpoints.lighter_ws_url, creds,
+                                           session=session)
+    except NETWORK_ERRORS as exc:
+        raise unreachable(endpoints.lighter_base_url, describe_network_error(exc)) from exc
+    tokens = TokenCache(client.signer, wall=clock.wall)
+    reader = VenueReader(session, endpoints.lighter_base_url, creds.account_index, tokens)
+    streams = LighterWsManager(endpoints.lighter_ws_url, WsSettings.from_config(config.websocket),
+                               token_provider=tokens.get, clock=clock.monotonic, wall_clock=clock.wall)
+
+    async def close() -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(streams.close(), timeout=10)
+        await client.close()
+
+    tasks = {}
+    if client.ws_transport is not None:
+        transport = client.ws_transport
+        tasks["tx-socket"] = lambda: keep_tx_socket(transport)
+    return Venue("lighter", market, creds.account_index, streams, client.sender, reader, close, tasks)
+
+
+async def keep_tx_socket(transport: WsTxTransport) -> None:
+    """Reconnect the transaction socket when it drops (REST carries the sends meanwhile)."""
+    backoff = Backoff(BackoffPolicy(base_delay=1.0, max_delay=60.0))  # reset by every successful connect
+    delay = 1.0
+    while True:
+        await asyncio.sleep(delay)
+        if transport.available():
+            delay = 1.0
+            continue
+        try:
+            await transport.connect()
+            log.info("transaction socket reconnected")
+            backoff.reset()
+            delay = 1.0
+        except Exception as exc:
+            delay = backoff.next_delay()
+            log.warning("transaction socket reconnect failed (%s); next try in %.1fs", exc, delay)

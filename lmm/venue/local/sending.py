@@ -1,0 +1,154 @@
+"""The local venue's side of ``TxSender``: unsigned transactions, nonces read from the engine, and a transport
+that hands a batch to the in-process venue after the order-entry latency.
+
+Rules:
+- The live ``TxSender`` is used unchanged (one lock, nonce settlement per outcome, batches, outcomes); only
+  what it is given differs. No private key exists on this path: ``UnsignedTxWriter`` writes the transaction
+  JSON the SDK's signer would write (same field names and defaults), with a placeholder signature, which the
+  venue's decoder checks like any other (envelope, ranges, expiry).
+- Latency assumption (documented in docs/local-venue.md): every batch reaches the venue ``entry_latency_s``
+  after it is sent and its answer is back at once; market data and account events carry no extra delay.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from lmm.core.intents import (
+    ALL_MARKETS,
+    DEFAULT_28_DAY_EXPIRY,
+    CancelAllOrders,
+    CancelOrder,
+    CreateOrder,
+    ModifyOrder,
+    TxIntent,
+    UpdateLeverage,
+)
+from lmm.venue.lighter.signing import SignedTx, SignError
+from lmm.venue.lighter.tx_sender import Reply, classify_reply
+
+TX_CREATE_ORDER, TX_CANCEL_ORDER, TX_CANCEL_ALL, TX_MODIFY_ORDER, TX_UPDATE_LEVERAGE = 14, 15, 16, 17, 20
+TX_EXPIRES_AFTER_MS = 599_000  # the SDK's ExpiredAt: ten minutes less one second after signing
+ORDER_EXPIRY_28_DAYS_MS = 28 * 24 * 3600 * 1000
+CANCEL_ALL_MARKET_ATTRIBUTE = "5"
+UNSIGNED = "local-venue:unsigned"
+AUTH_TOKEN_SIGNATURE = "00"  # hex, as the venue expects; never checked
+
+
+class UnsignedTxWriter:
+    """The ``Signer`` of the local venue: the same transaction JSON as the SDK, without a signature."""
+
+    def __init__(self, account_index: int, api_key_index: int, wall_ms: Callable[[], int]) -> None:
+        self.account_index = account_index
+        self.api_key_index = api_key_index
+        self._wall_ms = wall_ms
+
+    async def sign_batch(self, intents: Sequence[TxIntent], first_nonce: int,
+                         each: Callable[[int, SignedTx], None] | None = None) -> list[SignedTx]:
+        signed = [self._write(intent, first_nonce + i) for i, intent in enumerate(intents)]
+        if each is not None:
+            for index, tx in enumerate(signed):
+                each(index, tx)
+        return signed
+
+    async def auth_token(self, lifetime_seconds: int) -> str:
+        expiry = self._wall_ms() // 1000 + lifetime_seconds
+        return f"{expiry}:{self.account_index}:{self.api_key_index}:{AUTH_TOKEN_SIGNATURE}"
+
+    async def close(self) -> None:
+        return None
+
+    def _write(self, intent: TxIntent, nonce: int) -> SignedTx:
+        now_ms = self._wall_ms()
+        head: dict[str, Any] = {"AccountIndex": self.account_index, "ApiKeyIndex": self.api_key_index}
+        attributes: dict[str, int] | None = None
+        if isinstance(intent, CreateOrder):
+            expiry = intent.order_expiry
+            if expiry == DEFAULT_28_DAY_EXPIRY:
+                expiry = now_ms + ORDER_EXPIRY_28_DAYS_MS
+            tx_type, body = TX_CREATE_ORDER, {
+                "MarketIndex": intent.market_index, "ClientOrderIndex": intent.client_order_index,
+                "BaseAmount": intent.base_amount, "Price": intent.price, "IsAsk": int(intent.is_ask),
+                "Type": intent.order_type, "TimeInForce": intent.time_in_force,
+                "ReduceOnly": int(intent.reduce_only), "TriggerPrice": 0, "OrderExpiry": expiry}
+        elif isinstance(intent, ModifyOrder):
+            tx_type, body = TX_MODIFY_ORDER, {
+                "MarketIndex": intent.market_index, "Index": intent.order_index, "BaseAmount": intent.base_amount,
+                "Price": intent.price, "TriggerPrice": 0}
+        elif isinstance(intent, CancelOrder):
+            tx_type, body = TX_CANCEL_ORDER, {"MarketIndex": intent.market_index, "Index": intent.order_index}
+        elif isinstance(intent, CancelAllOrders):
+            tx_type, body = TX_CANCEL_ALL, {"TimeInForce": 0, "Time": 0}
+            if intent.market_index != ALL_MARKETS:
+                attributes = {CANCEL_ALL_MARKET_ATTRIBUTE: intent.market_index}
+        elif isinstance(intent, UpdateLeverage):
+            tx_type, body = TX_UPDATE_LEVERAGE, {
+                "MarketIndex": intent.market_index, "InitialMarginFraction": intent.initial_margin_fraction,
+                "MarginMode": intent.margin_mode}
+        else:  # pragma: no cover - the union is closed
+            raise SignError(f"unknown intent {intent!r}")
+        info = {**head, **body, "ExpiredAt": now_ms + TX_EXPIRES_AFTER_MS, "Nonce": nonce, "Sig": UNSIGNED,
+                "L2TxAttributes": attributes}
+        return SignedTx(intent, tx_type, json.dumps(info, separators=(",", ":")), f"local-{nonce}", nonce)
+
+
+class EngineNonces:
+    """``NonceKeeper`` of the local venue: seeded from the engine's expected nonce instead of ``nextNonce``."""
+
+    def __init__(self, next_nonce: Callable[[], int]) -> None:
+        self._read = next_nonce
+        self.next: int | None = None
+        self.refreshes = 0
+
+    @property
+    def needs_refresh(self) -> bool:
+        return self.next is None
+
+    def take(self, count: int) -> int:
+        assert self.next is not None, "nonce not seeded"
+        first = self.next
+        self.next += count
+        return first
+
+    def acknowledge_failure(self, count: int) -> None:
+        if self.next is not None:
+            self.next -= count
+
+    def invalidate(self) -> None:
+        self.next = None
+
+    async def hard_refresh(self, timeout: float = 5.0) -> int:
+        self.next = self._read()
+        self.refreshes += 1
+        return self.next
+
+
+class LocalTransport:
+    """A batch goes to the in-process gateway ``entry_latency_s`` after it is sent (virtual time on the
+    virtual clock); the gateway's answer is classified exactly as a REST answer is."""
+
+    name = "local"
+
+    def __init__(self, gateway: Any, entry_latency_s: float, clock_ns: Callable[[], int]) -> None:
+        self._gateway = gateway
+        self._latency_s = entry_latency_s
+        self._clock_ns = clock_ns
+        self.last_write_ns: int | None = None
+        self.batches = 0
+
+    def available(self) -> bool:
+        return True
+
+    async def send(self, signed: Sequence[SignedTx], timeout: float) -> Reply:
+        self.last_write_ns = self._clock_ns()
+        if self._latency_s > 0:
+            await asyncio.sleep(self._latency_s)
+        self.batches += 1
+        if len(signed) == 1:
+            reply = await self._gateway.send_tx(signed[0].tx_type, signed[0].tx_info)
+        else:
+            reply = await self._gateway.send_tx_batch(json.dumps([s.tx_type for s in signed]),
+                                                      json.dumps([s.tx_info for s in signed]))
+        return classify_reply(reply.http_status, reply.body)
