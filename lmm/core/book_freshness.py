@@ -19,14 +19,10 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import TYPE_CHECKING
 
 from lmm.core.order_state import Side, SlotState
 from lmm.core.orders import OrderSlot, SlotKey
 from lmm.core.quoting import QuoteLevel, TargetQuotes
-
-if TYPE_CHECKING:
-    from lmm.config.config import Config
 
 SEC = 1_000_000_000
 CADENCE_CAPACITY = 64
@@ -72,18 +68,10 @@ class BookCadence:
 
 @dataclass(frozen=True, slots=True)
 class SilenceParams:
-    floor_ns: int = SEC  # safety.book_stale_floor_sec
-    stale_multiple: float = 20.0  # safety.book_stale_cadence_multiple
-    hold_multiple: float = 4.0  # safety.book_hold_cadence_multiple
-    max_silence_ns: int = 10 * SEC  # safety.max_book_silence_sec: the absolute upper bound
-
-    @classmethod
-    def from_config(cls, config: Config) -> SilenceParams:
-        safety = config.safety
-        return cls(floor_ns=round(safety.book_stale_floor_sec * SEC),
-                   stale_multiple=safety.book_stale_cadence_multiple,
-                   hold_multiple=safety.book_hold_cadence_multiple,
-                   max_silence_ns=round(safety.max_book_silence_sec * SEC))
+    floor_ns: int  # safety.book_stale_floor_sec
+    stale_multiple: float  # safety.book_stale_cadence_multiple
+    hold_multiple: float  # safety.book_hold_cadence_multiple
+    max_silence_ns: int  # safety.max_book_silence_sec: the absolute upper bound
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,6 @@ from lmm.core.account import AccountState, Fill
 from lmm.core.book_freshness import (
     BookCadence,
     BookFreshness,
-    SilenceParams,
     SilenceThresholds,
     book_freshness,
     held_targets,
@@ -47,14 +46,13 @@ from lmm.core.exposure import side_exposure, within_limit
 from lmm.core.ids import ClientOrderIndexAllocator, OrderIndex
 from lmm.core.intents import TxIntent
 from lmm.core.market import MarketInfo
-from lmm.core.order_diff import DiffParams
 from lmm.core.order_state import Side
 from lmm.core.orders import OrderReport, fill_delta, on_cleared, on_order_report
 from lmm.core.outcomes import Outcome, SendResult
+from lmm.core.params import build_params
 from lmm.core.quoting import (
     CapitalSnapshot,
     MarketRules,
-    QuotingParams,
     TargetQuotes,
     build_target_quotes,
     position_limit_usd,
@@ -69,8 +67,6 @@ from lmm.core.reconcile import (
     without_foreign,
 )
 from lmm.core.risk import (
-    BackoffParams,
-    BreakerParams,
     CircuitBreaker,
     RateLimitBackoff,
     classify_error,
@@ -101,13 +97,7 @@ class BotStats:
 
 
 def build_model(config: Config, market: MarketInfo) -> VolObiCalculator:
-    vol = config.vol_obi
-    return VolObiCalculator(
-        tick_size=market.tick_size, step_ns=vol.step_ns, window_steps=vol.window_steps,
-        vol_to_half_spread=vol.vol_to_half_spread, min_half_spread_bps=vol.min_half_spread_bps,
-        c1_ticks=vol.c1_ticks, skew=vol.skew, min_warmup_samples=vol.min_warmup_samples,
-        warmup_seconds=float(vol.warmup_seconds), alpha_stale_ns=int(config.alpha.stale_seconds * SEC),
-    )
+    return VolObiCalculator(tick_size=market.tick_size, **build_params(config).model.kwargs())
 
 
 class FeedStatsView(Protocol):
@@ -135,33 +125,32 @@ class MarketMaker:
         """``clock_ns``: the monotonic clock (ns) the shell runs on; ``wall_ms``: wall time in ms (client order
         indexes). Both injected: the core reads no clock of its own."""
         self.config = config
+        self.params = params = build_params(config)
         self.market = market
         self.model = model
         self._clock_ns = clock_ns
         self._wall_ms = wall_ms
-        trading = config.trading
         self.account = AccountState(account_index, market.market_id, market.price_decimals, market.size_decimals)
         self.rules = MarketRules(market.price_decimals, market.size_decimals, market.min_base_lots,
                                  market.min_quote_micro_usd / 1e6)
-        self.quoting = QuotingParams.from_config(config)
+        self.quoting = params.quoting
         self.orders = OrderManager(
             market,
-            DiffParams.from_config(config),
-            trading.levels_per_side,
+            params.diff,
+            params.quoting.levels_per_side,
             ClientOrderIndexAllocator(lane=market.market_id % 8),
-            int(trading.order_timeout_seconds * SEC),
+            params.order_timeout_ns,
         )
-        safety = config.safety
-        self.breaker = CircuitBreaker(BreakerParams.from_config(config))
-        self.backoff = RateLimitBackoff(BackoffParams())
-        self.debouncer = MismatchDebouncer(safety.stale_order_debounce_count)
+        self.breaker = CircuitBreaker(params.breaker)
+        self.backoff = RateLimitBackoff(params.backoff)
+        self.debouncer = MismatchDebouncer(params.mismatch_debounce_count)
         self.feed: BookFeedView | None = None  # set by the shell once the feed exists
         self.quota: Callable[[], int | None] = lambda: None
         self.pauses: dict[str, str] = {}
         self.stats = BotStats()
         self.last_quote: tuple[int, int] | None = None
         self._last_fair_tick = 0.0
-        self._silence = SilenceParams.from_config(config)
+        self._silence = params.silence
         self._thresholds: tuple[int | None, SilenceThresholds] | None = None  # (median they were built for, ...)
         self._book_event_ns: int | None = None
         self._last_tick_ns: int | None = None  # the newest book frame
@@ -330,7 +319,7 @@ class MarketMaker:
     def _own_orders(self, reports: Sequence[OrderReport]) -> Sequence[OrderReport]:
         """All orders, or with ``safety.cancel_foreign_orders`` false only the bot's own: the others are
         never cancelled, tracked as orphans or counted as mismatches."""
-        if self.config.safety.cancel_foreign_orders:
+        if self.params.cancel_foreign_orders:
             return reports
         now_ms = self._wall_ms()
         return without_foreign(self.orders.slots, reports, lambda index: self.orders.allocator.issued(index, now_ms))
@@ -399,7 +388,7 @@ class MarketMaker:
     def apply_lookup(self, lookup: GapLookup, looked_up: Sequence[OrderReport], now_ns: int) -> int:
         """Apply the answer to `lookup`: slots it settles move (unless a report moved them while it was out),
         and fills it reveals count as unsettled, as from the stream. Returns how many slots moved."""
-        settle_ns = int(self.config.safety.order_reconcile_timeout_sec * SEC)
+        settle_ns = self.params.reconcile_settle_ns
         updates = resolve_after_gap(lookup.slots, looked_up, asked=set(lookup.asked),
                                     requested_ns=lookup.requested_ns, settle_ns=settle_ns, now_ns=now_ns,
                                     in_flight=lookup.in_flight)

@@ -20,15 +20,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
 
 from lmm.core.ids import OrderIndex
 from lmm.core.order_state import Side, SlotState
 from lmm.core.orders import OrderSlot, SlotKey, count_active, idle_slot
 from lmm.core.quoting import QuoteLevel, TargetQuotes
-
-if TYPE_CHECKING:
-    from lmm.config.config import Config
 
 
 class CancelReason(Enum):
@@ -67,17 +63,9 @@ Op = CreateOp | ModifyOp | CancelOp
 
 @dataclass(frozen=True, slots=True)
 class DiffParams:
-    base_threshold_bps: float = 10.0  # trading.default_quote_update_threshold_bps
-    min_half_spread_bps: float = 8.0  # vol_obi.min_half_spread_bps (b)
-    max_live_orders: int = 2  # safety.max_live_orders_per_market
-
-    @classmethod
-    def from_config(cls, config: Config) -> DiffParams:
-        return cls(
-            base_threshold_bps=config.trading.default_quote_update_threshold_bps,
-            min_half_spread_bps=config.vol_obi.min_half_spread_bps,
-            max_live_orders=config.safety.max_live_orders_per_market,
-        )
+    base_threshold_bps: float  # trading.default_quote_update_threshold_bps
+    min_half_spread_bps: float  # vol_obi.min_half_spread_bps (b)
+    max_live_orders: int  # safety.max_live_orders_per_market
 
 
 # (lowest remaining quota, multiplier), checked from the top; unknown quota means 1x (Standard accounts).

@@ -19,13 +19,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import TYPE_CHECKING
 
 from lmm.core.order_state import Side
 from lmm.core.quoting import MarketRules, exchange_minimum_lots
-
-if TYPE_CHECKING:
-    from lmm.config.config import Config
 
 SEC = 1_000_000_000
 FREE_SLOT_SECONDS = 15.0
@@ -33,30 +29,19 @@ FREE_SLOT_SECONDS = 15.0
 
 @dataclass(frozen=True, slots=True)
 class RecoveryParams:
-    enabled: bool = True
-    trigger_threshold: int = 5
-    target_quota: int = 50
-    max_attempts: int = 3
-    max_loss_usd: float = 2.0
-    cooldown_ns: int = 120 * SEC
-    post_warmup_grace_ns: int = 120 * SEC
+    """The ``quota_recovery`` section (built by ``lmm.core.params.build_params``) and fixed constants."""
+
+    enabled: bool
+    trigger_threshold: int
+    target_quota: int
+    max_attempts: int
+    max_loss_usd: float
+    cooldown_ns: int
+    post_warmup_grace_ns: int
     taker_fee_bps: float = 2.8  # Premium, no staked LIT (lighter-api.md §7.6)
     ioc_slippage_bps: float = 3.0
     adverse_move_sigmas: float = 2.0
     usd_per_quota_point: float = 7.0
-
-    @classmethod
-    def from_config(cls, config: Config) -> RecoveryParams:
-        recovery = config.quota_recovery
-        return cls(
-            enabled=recovery.enabled,
-            trigger_threshold=recovery.trigger_threshold,
-            target_quota=recovery.target_quota,
-            max_attempts=recovery.max_attempts,
-            max_loss_usd=recovery.max_loss_usd,
-            cooldown_ns=round(recovery.cooldown_seconds * SEC),
-            post_warmup_grace_ns=round(recovery.post_warmup_grace_seconds * SEC),
-        )
 
 
 @dataclass(frozen=True, slots=True)

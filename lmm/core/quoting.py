@@ -20,10 +20,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from lmm.config.config import Config
 
 MAX_PRICE_TICK = 2**32 - 1  # Lighter's signed price is a uint32
 _EPS = 1e-9  # against binary floating-point error before floor/ceil to the tick grid
@@ -58,29 +54,17 @@ class MarketRules:
 
 @dataclass(frozen=True, slots=True)
 class QuotingParams:
-    levels_per_side: int = 1
-    spread_factor_level1: float = 2.0
-    capital_usage_percent: float = 0.12
-    leverage: int = 2
-    base_amount: float = 0.0002
-    min_order_value_usd: float = 14.5
-    position_value_threshold_usd: float = 11.0
-    min_half_spread_bps: float = 8.0
-    capital_max_age_ns: int = 3600 * 10**9
+    """Built from the configuration by ``lmm.core.params.build_params`` (its schema holds the defaults)."""
 
-    @classmethod
-    def from_config(cls, config: Config) -> QuotingParams:
-        trading = config.trading
-        return cls(
-            levels_per_side=trading.levels_per_side,
-            spread_factor_level1=trading.spread_factor_level1,
-            capital_usage_percent=trading.capital_usage_percent,
-            leverage=trading.leverage,
-            base_amount=trading.base_amount,
-            min_order_value_usd=trading.min_order_value_usd,
-            position_value_threshold_usd=trading.position_value_threshold_usd,
-            min_half_spread_bps=config.vol_obi.min_half_spread_bps,
-        )
+    levels_per_side: int
+    spread_factor_level1: float
+    capital_usage_percent: float
+    leverage: int
+    base_amount: float
+    min_order_value_usd: float
+    position_value_threshold_usd: float
+    min_half_spread_bps: float
+    capital_max_age_ns: int = 3600 * 10**9  # not configurable
 
     def __post_init__(self) -> None:
         if self.levels_per_side < 1:

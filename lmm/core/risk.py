@@ -19,12 +19,8 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
 
 from lmm.core.orders import OrderSlot, SlotKey
-
-if TYPE_CHECKING:
-    from lmm.config.config import Config
 
 SEC = 1_000_000_000
 
@@ -61,17 +57,10 @@ def classify_error(code: int | None, message: str, http_status: int | None = Non
 
 @dataclass(frozen=True, slots=True)
 class BreakerParams:
-    max_consecutive_rejections: int = 5  # safety.max_consecutive_order_rejections
-    cooldown_ns: int = 60 * SEC  # safety.circuit_breaker_cooldown_sec
+    max_consecutive_rejections: int  # safety.max_consecutive_order_rejections
+    cooldown_ns: int  # safety.circuit_breaker_cooldown_sec
     post_only_cancels_max: int = 5  # this many canceled-post-only statuses ...
     post_only_window_ns: int = 30 * SEC  # ... within this window trip the breaker
-
-    @classmethod
-    def from_config(cls, config: Config) -> BreakerParams:
-        return cls(
-            max_consecutive_rejections=config.safety.max_consecutive_order_rejections,
-            cooldown_ns=round(config.safety.circuit_breaker_cooldown_sec * SEC),
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,6 @@ from lmm.core.market_maker import SEC, MarketMaker, build_model
 from lmm.core.order_diff import requote_threshold_warning
 from lmm.core.orders import OrderReport
 from lmm.core.pacing import Pacer
-from lmm.core.quota_recovery_plan import RecoveryParams
 from lmm.core.reconcile import GapLookup, poll_interval_ns
 from lmm.daemon.flatten import flatten_position
 from lmm.daemon.quota_recovery import QuotaRecoveryRunner, RecoveryInputs
@@ -259,7 +258,7 @@ def _quota_recovery(rt: Runtime, pacer: Pacer) -> QuotaRecoveryRunner:
 
     inputs = RecoveryInputs(book=fresh_book, volatility_usd_per_sqrt_s=lambda: mm.model.volatility,
                             max_position_usd=limit, warmed_up=lambda: mm.model.warmed_up(rt.clock.monotonic_ns()))
-    return QuotaRecoveryRunner(RecoveryParams.from_config(rt.config), rt.market, mm.rules, rt.sender, pacer,
+    return QuotaRecoveryRunner(mm.params.recovery, rt.market, mm.rules, rt.sender, pacer,
                                mm.account, mm.orders.allocator, inputs, on_rate_limited=mm.rate_limited_delay_s,
                                clock=rt.clock)
 

@@ -5,6 +5,8 @@
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.math cimport NAN, ceil, fabs, floor, isfinite, sqrt
 
+from lmm.config.config import DEFAULTS as _MODEL_CONFIG_DEFAULTS
+
 cdef long long _MODEL_INT64_MAX = 9223372036854775807
 cdef long long _MODEL_MAX_TIME_NS = 4611686018427387904  # 2**62
 cdef long long _MODEL_MAX_CAPACITY = 100000000
@@ -17,6 +19,9 @@ cdef int _MODEL_SOURCE_NONE = 0
 cdef int _MODEL_SOURCE_LIGHTER = 1
 cdef int _MODEL_SOURCE_BINANCE = 2
 _MODEL_SOURCE_NAMES = ("none", "lighter", "binance")
+# The keyword defaults of VolObiCalculator are the configuration's: its schema holds each value once.
+_MODEL_VOL_DEFAULTS = _MODEL_CONFIG_DEFAULTS["vol_obi"]
+_MODEL_DEFAULT_ALPHA_STALE_NS = int(_MODEL_CONFIG_DEFAULTS["alpha"]["stale_seconds"] * 1_000_000_000)
 
 
 cdef inline long long _model_inc(long long counter) noexcept nogil:
@@ -191,16 +196,16 @@ cdef class VolObiCalculator:
         self,
         *,
         double tick_size,
-        object step_ns=100_000_000,
-        object window_steps=6000,
-        double vol_to_half_spread=48.0,
-        double min_half_spread_bps=8.0,
-        double c1_ticks=20.0,
+        object step_ns=_MODEL_VOL_DEFAULTS["step_ns"],
+        object window_steps=_MODEL_VOL_DEFAULTS["window_steps"],
+        double vol_to_half_spread=_MODEL_VOL_DEFAULTS["vol_to_half_spread"],
+        double min_half_spread_bps=_MODEL_VOL_DEFAULTS["min_half_spread_bps"],
+        double c1_ticks=_MODEL_VOL_DEFAULTS["c1_ticks"],
         double c1=0.0,
-        double skew=3.0,
-        object min_warmup_samples=100,
-        double warmup_seconds=600.0,
-        object alpha_stale_ns=5_000_000_000,
+        double skew=_MODEL_VOL_DEFAULTS["skew"],
+        object min_warmup_samples=_MODEL_VOL_DEFAULTS["min_warmup_samples"],
+        double warmup_seconds=_MODEL_VOL_DEFAULTS["warmup_seconds"],
+        object alpha_stale_ns=_MODEL_DEFAULT_ALPHA_STALE_NS,
         object local_alpha_min_samples=None,
         str floor_reference="fair",
         object max_catchup_steps=None,

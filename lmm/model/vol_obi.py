@@ -48,6 +48,8 @@ from __future__ import annotations
 import math
 import os
 
+from lmm.config.config import DEFAULTS as _CONFIG_DEFAULTS
+
 INT64_MAX = 2**63 - 1
 MAX_TIME_NS = 2**62
 MAX_CAPACITY = 100_000_000
@@ -59,6 +61,9 @@ TICK_EPSILON = 1e-9
 PURE_PYTHON_ENV = "LIGHTER_MM_PURE_PYTHON"
 ALPHA_SOURCES = ("none", "lighter", "binance")
 _SOURCE_NONE, _SOURCE_LIGHTER, _SOURCE_BINANCE = 0, 1, 2
+# The keyword defaults of VolObiCalculator are the configuration's: its schema holds each value once.
+_VOL_DEFAULTS = _CONFIG_DEFAULTS["vol_obi"]
+DEFAULT_ALPHA_STALE_NS = int(_CONFIG_DEFAULTS["alpha"]["stale_seconds"] * 1_000_000_000)
 
 
 def _inc(counter: int) -> int:
@@ -209,16 +214,16 @@ class PyVolObiCalculator:
         self,
         *,
         tick_size: float,
-        step_ns: int = 100_000_000,
-        window_steps: int = 6000,
-        vol_to_half_spread: float = 48.0,
-        min_half_spread_bps: float = 8.0,
-        c1_ticks: float = 20.0,
+        step_ns: int = _VOL_DEFAULTS["step_ns"],
+        window_steps: int = _VOL_DEFAULTS["window_steps"],
+        vol_to_half_spread: float = _VOL_DEFAULTS["vol_to_half_spread"],
+        min_half_spread_bps: float = _VOL_DEFAULTS["min_half_spread_bps"],
+        c1_ticks: float = _VOL_DEFAULTS["c1_ticks"],
         c1: float = 0.0,
-        skew: float = 3.0,
-        min_warmup_samples: int = 100,
-        warmup_seconds: float = 600.0,
-        alpha_stale_ns: int = 5_000_000_000,
+        skew: float = _VOL_DEFAULTS["skew"],
+        min_warmup_samples: int = _VOL_DEFAULTS["min_warmup_samples"],
+        warmup_seconds: float = _VOL_DEFAULTS["warmup_seconds"],
+        alpha_stale_ns: int = DEFAULT_ALPHA_STALE_NS,
         local_alpha_min_samples: int | None = None,
         floor_reference: str = "fair",
         max_catchup_steps: int | None = None,

@@ -7,6 +7,7 @@ import asyncio
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from exec_support import (
     started_runtime,
     wait_until,
 )
+from params_support import default_params
 
 import lmm.daemon.run as daemon
 from lmm.core.ids import ClientOrderIndexAllocator
@@ -69,8 +71,8 @@ async def first_order(runner: QuotaRecoveryRunner) -> RecoveryOrder:
     raise AssertionError(f"recovery never acted: {sorted(set(reasons))}")
 
 
-FAST = RecoveryParams(trigger_threshold=5, target_quota=50, max_attempts=2, max_loss_usd=20.0, cooldown_ns=0,
-                      post_warmup_grace_ns=0)
+FAST = replace(default_params().recovery, trigger_threshold=5, target_quota=50, max_attempts=2, max_loss_usd=20.0,
+               cooldown_ns=0, post_warmup_grace_ns=0)
 
 
 async def test_recovery_from_flat_round_trips_back_to_flat(sim: SimHandle, tmp_path: Path) -> None:

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from exec_support import BTC, bot_config, running_bot, sim_orders, started_runtime, wait_until
 
-from lmm.core.book_freshness import BookCadence, SilenceParams, silence_thresholds
+from lmm.core.book_freshness import BookCadence, silence_thresholds
 from lmm.core.intents import CreateOrder, ModifyOrder
 from lmm.core.order_state import SlotState
+from lmm.core.params import build_params
 from sim.engine_types import OrderStatus
 from sim.testing import SimAccount, SimHandle, start_simulator
 
@@ -169,7 +170,7 @@ async def test_stalled_book_holds_then_cancels_and_never_crosses(sim: SimHandle,
         for frame in record.frames:
             if frame <= last_frame:
                 cadence.on_update(frame)
-        thresholds = silence_thresholds(SilenceParams.from_config(config), cadence.median_ns)
+        thresholds = silence_thresholds(build_params(config).silence, cadence.median_ns)
         placed_in_stall = sum(1 for f in stall_fills
                               if (record.last_placement(f.client_id, f.order_id, f.at_ns) or 0) >= stall_start)
         print(f"stall: hold after {thresholds.hold_ns / 1e9:.2f} s, stale after {thresholds.stale_ns / 1e9:.2f} s "

@@ -119,11 +119,6 @@ def test_freshness_fresh_held_stale():
     assert book_freshness(None, last, thresholds) is BookFreshness.STALE
 
 
-def test_params_from_the_shipped_config():
-    params = SilenceParams.from_config(load_config(env={}))
-    assert params == SilenceParams(floor_ns=SEC, stale_multiple=20.0, hold_multiple=4.0, max_silence_ns=10 * SEC)
-
-
 # ---- held targets ---------------------------------------------------------------------------------------
 
 

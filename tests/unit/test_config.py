@@ -1,6 +1,5 @@
 """Configuration: defaults match config.json, precedence, validation errors, credentials."""
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -204,32 +203,3 @@ def test_readme_documents_every_config_key():
             # the accepted range too, and no bare "|" that would split the Markdown row
             assert "|" not in key.accepted, f"{section}.{name}"
             assert f"| `{name}` | `{json.dumps(key.default)}` | {key.accepted} |" in readme, f"{section}.{name}"
-
-
-def _accepted_extremes(accepted: str) -> list[float]:
-    """The finite ends of an accepted range such as "(0, 1000]": the bound itself, or just inside it."""
-    match = re.fullmatch(r"([\[(])(-?[\w.]+), (-?[\w.]+)([\])])", accepted)
-    assert match is not None, accepted
-    left, lo, hi, right = match.groups()
-    ends = []
-    if lo != "-inf":
-        ends.append(float(lo) + (1e-6 if left == "(" else 0.0))
-    if hi != "inf":
-        ends.append(float(hi) - (1e-6 if right == ")" else 0.0))
-    return ends
-
-
-@pytest.mark.parametrize("name", ["vol_to_half_spread", "min_half_spread_bps", "c1_ticks", "skew", "step_ns",
-                                  "window_steps", "warmup_seconds"])
-def test_every_accepted_model_value_builds_the_model(tmp_path, name):
-    """A value that passes config validation must never fail later inside the model (once: 2000 bp)."""
-    from lmm.core.market import MarketInfo
-    from lmm.core.market_maker import build_model
-
-    key = utils.SCHEMA["vol_obi"][name]
-    path = tmp_path / "config.json"
-    path.write_text("{}")
-    for value in _accepted_extremes(key.accepted):
-        text = str(int(value)) if key.kind is int else repr(value)
-        config = load_config(path, env={"LMM_VOL_OBI_MIN_WARMUP_SAMPLES": "2", f"LMM_VOL_OBI_{name.upper()}": text})
-        build_model(config, MarketInfo(1, "BTC", 1, 5, 20, 10_000_000))

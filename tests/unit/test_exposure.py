@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 
 import pytest
+from params_support import default_params
 
 from lmm.config.config import load_config
 from lmm.core.account import AccountState
@@ -22,7 +23,7 @@ from lmm.core.order_diff import CancelOp, CancelReason, CreateOp, DiffParams, di
 from lmm.core.order_state import Side, SlotState
 from lmm.core.orders import OrderReport, OrderSlot, fill_delta, slot_exposure_lots
 from lmm.core.outcomes import Outcome, SendResult
-from lmm.core.quoting import CapitalSnapshot, MarketRules, QuoteLevel, QuotingParams, TargetQuotes, position_limit_usd
+from lmm.core.quoting import CapitalSnapshot, MarketRules, QuoteLevel, TargetQuotes, position_limit_usd
 from lmm.core.reconcile import DEFAULT_GRACE_NS
 
 BTC = MarketInfo(1, "BTC", 1, 5, 20, 10_000_000)
@@ -94,7 +95,7 @@ def test_within_limit_at_the_boundary_and_for_a_reducing_side():
 
 
 def test_limit_is_reserved_from_equity_and_does_not_grow_as_margin_is_used():
-    params = QuotingParams()
+    params = default_params().quoting
     flat = CapitalSnapshot(available_usd=2000.0, equity_usd=2000.0, refreshed_ns=NOW)
     loaded = CapitalSnapshot(available_usd=300.0, equity_usd=2000.0, refreshed_ns=NOW)  # margin in use
     m_flat = position_limit_usd(params, RULES, flat, NOW, MID)

@@ -9,6 +9,7 @@ import itertools
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from params_support import default_params
 
 from lmm.core.quoting import (
     CapitalSnapshot,
@@ -24,9 +25,14 @@ BTC = MarketRules(price_decimals=1, size_decimals=5, min_base_lots=20, min_quote
 NOW = 10_000 * 10**9
 CAPITAL = CapitalSnapshot(available_usd=1000.0, equity_usd=1000.0, refreshed_ns=NOW - 10**9)
 MID = 1_000_001
+DEFAULT = default_params().quoting
 
 
-def quotes(params: QuotingParams = QuotingParams(), **overrides):  # noqa: B008
+def quoting(**changes) -> QuotingParams:
+    return dataclasses.replace(DEFAULT, **changes)
+
+
+def quotes(params: QuotingParams = DEFAULT, **overrides):
     inputs = dict(
         level0_bid_tick=999_000,
         level0_ask_tick=1_001_002,
@@ -43,28 +49,28 @@ def quotes(params: QuotingParams = QuotingParams(), **overrides):  # noqa: B008
 
 def test_size_from_capital_is_floored_to_the_lot_grid():
     # $1000 * 0.12 * 2 = $240 / $100_000.1 = 0.0023999976 BTC -> 239 lots (never rounded up past the budget)
-    assert base_size_lots(QuotingParams(), BTC, CAPITAL, NOW, MID) == 239
+    assert base_size_lots(DEFAULT, BTC, CAPITAL, NOW, MID) == 239
 
 
 def test_size_falls_back_to_base_amount_when_capital_unknown_or_stale():
-    assert base_size_lots(QuotingParams(), BTC, None, NOW, MID) == 20
+    assert base_size_lots(DEFAULT, BTC, None, NOW, MID) == 20
     stale = dataclasses.replace(CAPITAL, refreshed_ns=NOW - 3601 * 10**9)
-    assert base_size_lots(QuotingParams(), BTC, stale, NOW, MID) == 20
+    assert base_size_lots(DEFAULT, BTC, stale, NOW, MID) == 20
     fresh_enough = dataclasses.replace(CAPITAL, refreshed_ns=NOW - 3599 * 10**9)
-    assert base_size_lots(QuotingParams(), BTC, fresh_enough, NOW, MID) == 239
+    assert base_size_lots(DEFAULT, BTC, fresh_enough, NOW, MID) == 239
 
 
 def test_size_raised_to_exchange_minimums():
     tiny = CapitalSnapshot(available_usd=10.0, equity_usd=10.0, refreshed_ns=NOW)
     # $2.4 budget -> 2 lots; min_base 20 lots wins over $14.5 / $100k = 15 lots
-    assert base_size_lots(QuotingParams(), BTC, tiny, NOW, MID) == 20
+    assert base_size_lots(DEFAULT, BTC, tiny, NOW, MID) == 20
     # with a $30 minimum order value: 30 / 100_000.1 = 29.9997 -> 30 lots
-    assert base_size_lots(QuotingParams(min_order_value_usd=30.0), BTC, tiny, NOW, MID) == 30
+    assert base_size_lots(quoting(min_order_value_usd=30.0), BTC, tiny, NOW, MID) == 30
 
 
 def test_min_order_value_checked_at_each_orders_own_price():
     # $20 minimum: 20 lots at mid, but a bid at $90_000 needs 20/90_000 -> 22.2 -> 23 lots
-    params = QuotingParams(min_order_value_usd=20.0)
+    params = quoting(min_order_value_usd=20.0)
     small = CapitalSnapshot(available_usd=10.0, equity_usd=1000.0, refreshed_ns=NOW)  # budget 2 lots
     result = quotes(params, level0_bid_tick=900_000, level0_ask_tick=1_100_000, capital=small)
     assert result is not None
@@ -74,18 +80,18 @@ def test_min_order_value_checked_at_each_orders_own_price():
 
 def test_max_position_reserves_every_level_of_both_sides():
     # 0.9 * (1000 * 2 - 2 * 1 * 239 lots * $100_000.1) = 0.9 * (2000 - 478.000478)
-    assert max_position_usd(QuotingParams(), BTC, CAPITAL, NOW, 239, MID) == pytest.approx(1369.7995698)
+    assert max_position_usd(DEFAULT, BTC, CAPITAL, NOW, 239, MID) == pytest.approx(1369.7995698)
     # two levels per side reserve twice as much
-    two = QuotingParams(levels_per_side=2)
+    two = quoting(levels_per_side=2)
     assert max_position_usd(two, BTC, CAPITAL, NOW, 239, MID) == pytest.approx(0.9 * (2000 - 956.000956))
     # never negative, and unknown without capital
     poor = CapitalSnapshot(available_usd=1000.0, equity_usd=100.0, refreshed_ns=NOW)
-    assert max_position_usd(QuotingParams(), BTC, poor, NOW, 239, MID) == 0.0
-    assert max_position_usd(QuotingParams(), BTC, None, NOW, 239, MID) is None
+    assert max_position_usd(DEFAULT, BTC, poor, NOW, 239, MID) == 0.0
+    assert max_position_usd(DEFAULT, BTC, None, NOW, 239, MID) is None
 
 
 def test_level_ladder_scales_distance_by_spread_factor():
-    result = quotes(QuotingParams(levels_per_side=3))
+    result = quotes(quoting(levels_per_side=3))
     assert result is not None
     # D = 1001 ticks; level k at m -/+ D * 2^k, outside the scaled floors (16 bp, 32 bp)
     assert [lv.price_tick for lv in result.bids] == [999_000, 997_999, 995_997]
@@ -94,7 +100,7 @@ def test_level_ladder_scales_distance_by_spread_factor():
 
 def test_level_floor_scales_with_the_level():
     # level 0 only 11 ticks from mid: deeper levels sit on the b * f^k floor around the reference
-    result = quotes(QuotingParams(levels_per_side=3), level0_bid_tick=999_990, level0_ask_tick=1_000_012)
+    result = quotes(quoting(levels_per_side=3), level0_bid_tick=999_990, level0_ask_tick=1_000_012)
     assert result is not None
     # 1_000_001 * (1 - 16e-4) = 998_400.998 -> 998_400; * (1 - 32e-4) = 996_800.997 -> 996_800
     assert [lv.price_tick for lv in result.bids] == [999_990, 998_400, 996_800]
@@ -103,7 +109,7 @@ def test_level_floor_scales_with_the_level():
 
 
 def test_levels_strictly_monotone_by_at_least_one_tick():
-    params = QuotingParams(levels_per_side=3, spread_factor_level1=1.0, min_half_spread_bps=0.0)
+    params = quoting(levels_per_side=3, spread_factor_level1=1.0, min_half_spread_bps=0.0)
     result = quotes(params, level0_bid_tick=999_990, level0_ask_tick=1_000_012)
     assert result is not None
     assert [lv.price_tick for lv in result.bids] == [999_990, 999_989, 999_988]
@@ -111,7 +117,7 @@ def test_levels_strictly_monotone_by_at_least_one_tick():
 
 
 def test_level_pushed_below_one_tick_is_dropped_with_deeper_levels():
-    params = QuotingParams(levels_per_side=3, min_half_spread_bps=0.0, min_order_value_usd=0.0001)
+    params = quoting(levels_per_side=3, min_half_spread_bps=0.0, min_order_value_usd=0.0001)
     rules = MarketRules(price_decimals=1, size_decimals=5, min_base_lots=1, min_quote_amount_usd=0.0)
     result = build_target_quotes(
         params,
@@ -145,7 +151,7 @@ def test_level_pushed_below_one_tick_is_dropped_with_deeper_levels():
 
 
 def test_suppressed_level0_side_has_no_levels():
-    result = quotes(QuotingParams(levels_per_side=2), level0_bid_tick=0)
+    result = quotes(quoting(levels_per_side=2), level0_bid_tick=0)
     assert result is not None
     assert result.bids == ()
     assert len(result.asks) == 2
@@ -166,7 +172,7 @@ def test_within_limit_both_sides_quoted():
 
 
 def test_long_at_limit_suppresses_every_bid_level():
-    result = quotes(QuotingParams(levels_per_side=2), position_lots=2000)  # $2000 >= M
+    result = quotes(quoting(levels_per_side=2), position_lots=2000)  # $2000 >= M
     assert result is not None
     assert result.bids == ()
     assert [lv.price_tick for lv in result.asks] == [1_001_002, 1_002_003]
@@ -174,7 +180,7 @@ def test_long_at_limit_suppresses_every_bid_level():
 
 
 def test_short_at_limit_suppresses_every_ask_level():
-    result = quotes(QuotingParams(levels_per_side=2), position_lots=-2000)
+    result = quotes(quoting(levels_per_side=2), position_lots=-2000)
     assert result is not None
     assert result.asks == ()
     assert len(result.bids) == 2
@@ -234,22 +240,9 @@ def test_lot_conversion_is_exact_on_the_grid():
 
 def test_invalid_params_rejected():
     with pytest.raises(ValueError, match="levels_per_side"):
-        QuotingParams(levels_per_side=0)
+        quoting(levels_per_side=0)
     with pytest.raises(ValueError, match="spread_factor_level1"):
-        QuotingParams(spread_factor_level1=0.5)
-
-
-def test_params_from_shipped_config_defaults():
-    from lmm.config.config import load_config
-    from lmm.core.order_diff import DiffParams
-    from lmm.core.quota_recovery_plan import RecoveryParams
-    from lmm.core.risk import BreakerParams
-
-    config = load_config(env={})
-    assert QuotingParams.from_config(config) == QuotingParams()
-    assert DiffParams.from_config(config) == DiffParams(10.0, 8.0, 2)
-    assert BreakerParams.from_config(config) == BreakerParams()
-    assert RecoveryParams.from_config(config) == RecoveryParams()
+        quoting(spread_factor_level1=0.5)
 
 
 @settings(max_examples=300, derandomize=True, database=None, deadline=None)  # repeatable
@@ -263,7 +256,7 @@ def test_params_from_shipped_config_defaults():
     equity=st.sampled_from([None, 0.0, 50.0, 1000.0, 100_000.0]),
 )
 def test_quote_invariants(spread, bid_depth, ask_depth, levels, factor, position, equity):
-    params = QuotingParams(levels_per_side=levels, spread_factor_level1=factor)
+    params = quoting(levels_per_side=levels, spread_factor_level1=factor)
     best_bid, best_ask = 1_000_000, 1_000_000 + spread
     capital = None if equity is None else CapitalSnapshot(equity, equity, NOW)
     result = build_target_quotes(

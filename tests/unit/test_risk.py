@@ -5,6 +5,7 @@ import random
 from dataclasses import replace
 
 import pytest
+from params_support import default_params
 
 from lmm.core.ids import ClientOrderIndex, OrderIndex
 from lmm.core.order_state import Side, SlotState
@@ -14,7 +15,6 @@ from lmm.core.quota_recovery_plan import (
     RecoveryIdle,
     RecoveryMarket,
     RecoveryOrder,
-    RecoveryParams,
     RecoveryState,
     plan_quota_recovery,
     record_cost,
@@ -274,7 +274,7 @@ MARKET = RecoveryMarket(
     warmup_done_ns=0,
     free_slot_ready=True,
 )
-PARAMS = RecoveryParams()
+PARAMS = default_params().recovery
 
 
 def plan(state=RecoveryState(), now=NOW, params=PARAMS, **market):  # noqa: B008

@@ -29,6 +29,7 @@ import msgspec
 
 from lmm.book.binance_depth import BinanceDepthSync, DepthEvent, SyncAction
 from lmm.book.lighter_book import SideFactory
+from lmm.config.config import DEFAULTS
 from lmm.core.backoff import BackoffPolicy
 from lmm.venue.binance.market import BinanceMarket, binance_symbol, market_for
 from lmm.venue.binance.snapshot import PacerSettings, SnapshotError, SnapshotPacer, fetch_snapshot
@@ -89,20 +90,30 @@ def _default_stats_factory(capacity: int) -> StatsLike:
     return RollingStats(capacity)  # type: ignore[no-any-return]
 
 
+def _recv_timeout(stale_seconds: float) -> float:
+    """Silence that forces a reconnect; @depth@100ms on a liquid perp never idles."""
+    return max(2 * stale_seconds, 1.0)
+
+
+# The configuration schema holds these defaults once.
+_ALPHA, _WS = DEFAULTS["alpha"], DEFAULTS["websocket"]
+
+
 @dataclass(frozen=True)
 class BinanceFeedSettings:
     market: BinanceMarket
     ws_url: str  # base, e.g. wss://fstream.binance.com
     rest_url: str  # base, e.g. https://fapi.binance.com
-    looking_depth: float = 0.025
-    window_size: int = 6000
-    min_samples: int = 150
-    stale_seconds: float = 5.0
-    recv_timeout: float = 10.0  # silence that forces a reconnect; @depth@100ms on a liquid perp never idles
+    looking_depth: float = _ALPHA["looking_depth"]
+    window_size: int = _ALPHA["window_size"]
+    min_samples: int = _ALPHA["min_samples"]
+    stale_seconds: float = _ALPHA["stale_seconds"]
+    recv_timeout: float = _recv_timeout(_ALPHA["stale_seconds"])
     reset_stats_on_resync: bool = True
     stream_suffix: str = "@depth@100ms"
-    ping_interval: float = 20.0
-    reconnect: BackoffPolicy = field(default_factory=lambda: BackoffPolicy(5.0, 60.0))
+    ping_interval: float = float(_WS["ping_interval"])
+    reconnect: BackoffPolicy = field(
+        default_factory=lambda: BackoffPolicy(float(_WS["reconnect_base_delay"]), float(_WS["reconnect_max_delay"])))
     healthy_after_s: float = 10.0
     pacer: PacerSettings = field(default_factory=PacerSettings)
 
@@ -124,7 +135,7 @@ class BinanceFeedSettings:
             "window_size": alpha.window_size,
             "min_samples": alpha.min_samples,
             "stale_seconds": alpha.stale_seconds,
-            "recv_timeout": max(2 * alpha.stale_seconds, 1.0),
+            "recv_timeout": _recv_timeout(alpha.stale_seconds),
             "ping_interval": config.websocket.ping_interval,
             "reconnect": BackoffPolicy(config.websocket.reconnect_base_delay, config.websocket.reconnect_max_delay),
         }

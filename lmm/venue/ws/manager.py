@@ -29,6 +29,7 @@ from typing import Any
 
 import msgspec
 
+from lmm.config.config import DEFAULTS
 from lmm.core.backoff import BackoffPolicy
 from lmm.venue.ws.channels import (
     Channel,
@@ -59,6 +60,7 @@ _decode = msgspec.json.Decoder().decode
 # Error codes that only confirm what the client already knows (lighter-api.md §10).
 ALREADY_SUBSCRIBED = 30003
 NOT_SUBSCRIBED = 30002
+_WS_DEFAULTS = DEFAULTS["websocket"]  # the configuration schema holds these defaults once
 
 
 @dataclass(frozen=True)
@@ -79,11 +81,11 @@ class TokenProviderError(RetryableError):
 class WsSettings:
     """The `websocket` config section plus a few protocol constants with documented defaults."""
 
-    ping_interval: float = 20.0
-    recv_timeout: float = 30.0
-    account_recv_timeout: float = 300.0
-    reconnect_base_delay: float = 5.0
-    reconnect_max_delay: float = 60.0
+    ping_interval: float = float(_WS_DEFAULTS["ping_interval"])
+    recv_timeout: float = float(_WS_DEFAULTS["recv_timeout"])
+    account_recv_timeout: float = float(_WS_DEFAULTS["account_recv_timeout"])
+    reconnect_base_delay: float = float(_WS_DEFAULTS["reconnect_base_delay"])
+    reconnect_max_delay: float = float(_WS_DEFAULTS["reconnect_max_delay"])
     # Lighter sends {"type":"connected"} first; subscribe anyway if it has not come after this long.
     hello_timeout: float = 2.0
     # Server caps tokens at 8 h; renew this long before expiry so a slow renewal never leaves a gap.
