@@ -31,10 +31,11 @@ test: build
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
-# the unit tier only: pure functions and state machines, no sockets, no sleeps (tests/unit)
+# the unit and venue tiers: pure functions and state machines, and the daemon on the in-process local venue
+# in virtual time; no sockets, no sleeps (tests/unit, tests/venue)
 test-fast: build
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q tests/unit
+	$(PY) -m pytest -q tests/unit tests/venue
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -137,7 +137,20 @@ class LocalVenue:
         self._closed = True
         await self.server.stop()
 
-    # ---- what a test or a report reads from the venue ---------------------------------------------------
+    # ---- faults, and what a test or a report reads from the venue ----------------------------------------
+
+    def inject_fault(self, kind: str, **params: Any) -> None:
+        """The simulator's Lighter faults (sim/README.md), applied now on the run's clock."""
+        if kind == "drop_connections":
+            self.server.hub.drop_all()
+        elif kind == "taker_sweep":
+            self.server.sweeps.add(params, self.clock.monotonic())
+        else:
+            self.server.faults.apply(kind, params, self.clock.monotonic())
+
+    def set_market_running(self, running: bool) -> None:
+        if self.market is not None:
+            self.market.running = running
 
     def position_lots(self, market_id: int) -> int:
         positions = self.engine.account(self.account_index).positions

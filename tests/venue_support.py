@@ -1,0 +1,97 @@
+"""The venue tier's harness: the whole daemon (start-up, supervised tasks, shutdown) on the in-process local
+venue, on a virtual clock. No socket, no thread, no real waiting: a run of minutes takes a second or two, and
+the same seed gives the same run."""
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lmm.config.config import Config, load_config
+from lmm.daemon.run import run_daemon
+from lmm.venue.clock import VirtualClock, virtual_time_loop
+from lmm.venue.local.venue import LocalVenue, LocalVenueParams
+
+BTC = 1
+LOT_BTC = 1e-5
+EPOCH_NS = 1_767_225_600 * 10**9  # 2026-01-01 00:00 UTC: a fixed wall clock, so that runs repeat exactly
+
+Scenario = Callable[[LocalVenue, VirtualClock], Awaitable[Any]]
+
+
+def venue_config(tmp_path: Path, **sections: dict[str, Any]) -> Config:
+    """Short warm-up and safety timers (as the socket tiers use), no Binance alpha."""
+    data: dict[str, dict[str, Any]] = {
+        "vol_obi": {"window_steps": 200, "step_ns": 50_000_000, "min_warmup_samples": 10, "warmup_seconds": 5},
+        "alpha": {"source": "none", "window_size": 200, "min_samples": 10},
+        "performance": {"min_loop_interval": 0.1, "rate_limit_send_interval": 0.05},
+        "safety": {"stale_order_poller_interval_sec": 0.5, "circuit_breaker_cooldown_sec": 1.0,
+                   "order_reconcile_timeout_sec": 2.0, "max_consecutive_order_rejections": 3},
+    }
+    for section, values in sections.items():
+        data.setdefault(section, {}).update(values)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(data))
+    return load_config(path, env={})
+
+
+@dataclass
+class LocalRun:
+    status: int
+    venue: LocalVenue
+    clock: VirtualClock
+    scenario_result: Any
+
+
+def run_bot(config: Config, seconds: float, *, scenario: Scenario | None = None, seed: int = 1,
+            **venue_params: Any) -> LocalRun:
+    """Run the daemon for ``seconds`` of virtual time; ``scenario(venue, clock)`` runs beside it (faults at
+    chosen instants, observations of the venue) and its exceptions fail the run."""
+    clock = VirtualClock(wall_epoch_ns=EPOCH_NS)
+    loop = virtual_time_loop(clock)
+    venue = LocalVenue(clock, LocalVenueParams(seed=seed, **venue_params))
+
+    async def main() -> tuple[int, Any]:
+        async def opener(session: Any) -> Any:
+            return await venue.open(config, "BTC")
+
+        bot = asyncio.create_task(run_daemon(config, "BTC", None, duration=seconds, stop=asyncio.Event(),
+                                             venue=opener, clock=clock))
+        watcher = asyncio.create_task(scenario(venue, clock)) if scenario is not None else None
+        try:
+            status = await bot
+        finally:
+            if watcher is not None and not watcher.done():
+                watcher.cancel()
+        result = None
+        if watcher is not None:
+            try:
+                result = await watcher
+            except asyncio.CancelledError:
+                result = None
+        return status, result
+
+    try:
+        status, result = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    return LocalRun(status, venue, clock, result)
+
+
+async def sleep_until(clock: VirtualClock, seconds_from_start: float, start_ns: int) -> None:
+    await asyncio.sleep(max(0.0, (start_ns + int(seconds_from_start * 1e9) - clock.monotonic_ns()) / 1e9))
+
+
+def position_path(venue: LocalVenue) -> list[int]:
+    """The bot's position after each of its fills, from the venue's own trade record (exact, not sampled)."""
+    account = venue.account_index
+    position, path = 0, []
+    for trade in sorted(venue.engine.account_trades(account, n=1_000_000), key=lambda t: t.trade_id):
+        if trade.market_id != BTC:
+            continue
+        position += trade.size if trade.bid_account_id == account else -trade.size
+        path.append(position)
+    return path
