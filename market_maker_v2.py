@@ -2,6 +2,7 @@
 
     python -u market_maker_v2.py --symbol BTC            # live when .env has credentials, else simulator
     python -u market_maker_v2.py --symbol BTC --sim --duration 120
+    python -u market_maker_v2.py --symbol BTC --local --duration 3600   # an hour of market in virtual time
 
 Thin entry point: parses the command line, sets up logging, picks the mode (live or simulator), then runs
 the daemon (``daemon.py``). Exit status (README, "Exit status"): 0 after a requested stop (signal or
@@ -74,6 +75,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--sim", action="store_true",
                       help="run against the built-in loopback simulator (default when .env has no credentials)")
+    mode.add_argument("--local", action="store_true",
+                      help="run on the in-process local venue (the simulator's matching engine and market, no "
+                           "sockets) on a virtual clock: --duration seconds of market time run as fast as the "
+                           "machine allows, then the summary (needs --duration)")
     mode.add_argument("--live", action="store_true",
                       help="trade on the configured Lighter endpoints with the .env credentials (default when "
                            "they are present)")
@@ -94,7 +99,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--record", metavar="DIR",
                         help="write a tape (docs/tape.md) of the market frames the bot receives and of what it "
                              "does (intents, outcomes, order reports, fills, model state) to this new directory")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.local and args.duration is None:
+        parser.error("--local needs --duration (seconds of market time to run)")
+    if args.local and args.record:
+        parser.error("--record is not supported with --local yet")
+    return args
 
 
 def sim_overrides(config: Config) -> Config:
@@ -178,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         exit_on_config_error(error)
     try:
         config = load_config(args.config)
-        live = args.live or (not args.sim and credentials_present())
+        live = args.live or (not args.sim and not args.local and credentials_present())
         creds = load_credentials() if live else None
     except ConfigError as error:
         if dotenv_warning:
@@ -203,11 +213,20 @@ def main(argv: list[str] | None = None) -> int:
         if live:
             log.warning("=== LIVE MODE: trading %s on %s with account %d, API key index %d ===", args.symbol,
                         config.endpoints.lighter_base_url, creds.account_index, creds.api_key_index)
+        elif args.local:
+            config = sim_overrides(config)
+            log.info("=== LOCAL VENUE, VIRTUAL TIME: %.0f s of simulated market, no credentials, no sockets ===",
+                     args.duration)
         else:
             config = sim_overrides(config)
             log.info("=== SIMULATOR MODE: no credentials in use; a local simulated exchange is started ===")
         try:
             metrics = _start_metrics(args.metrics_port)
+            if args.local:
+                from lmm.daemon.venues import run_on_local_venue
+
+                return run_on_local_venue(config, args.symbol, duration=args.duration, seed=args.sim_seed,
+                                          metrics=metrics, flatten_on_exit=args.flatten_on_exit)
             return asyncio.run(_main(args, config, creds, metrics))
         except StartupError as error:
             return _refuse(error)

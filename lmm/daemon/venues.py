@@ -1,4 +1,4 @@
-"""Openers of the venues the daemon trades through (see ``lmm.venue.base``).
+"""Openers of the venues the daemon trades through (see ``lmm.venue.base``), and the ``--local`` run.
 
 ``open_lighter``: the live exchange, or the loopback simulator (``--sim``), over the real protocols: the
 venue is asked for the market and must confirm the account, key and public key before anything is signed;
@@ -10,18 +10,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import aiohttp
 
 from lmm.config.config import Config
 from lmm.config.credentials import Credentials
 from lmm.core.backoff import Backoff, BackoffPolicy
-from lmm.daemon.startup_checks import NETWORK_ERRORS, check_venue, describe_network_error, unreachable
+from lmm.daemon.startup_checks import (
+    EXIT_BAD_INPUT,
+    NETWORK_ERRORS,
+    StartupError,
+    check_venue,
+    describe_network_error,
+    unreachable,
+)
 from lmm.venue.base import Venue
-from lmm.venue.clock import SYSTEM_CLOCK, Clock
+from lmm.venue.clock import SYSTEM_CLOCK, Clock, VirtualClock, virtual_time_loop
 from lmm.venue.lighter.client import open_trading_client
+from lmm.venue.lighter.market_info import UnknownMarketError
 from lmm.venue.lighter.rest import TokenCache, VenueReader
 from lmm.venue.lighter.tx_sender import WsTxTransport
+from lmm.venue.local.venue import LocalVenue, LocalVenueParams
 from lmm.venue.ws.manager import LighterWsManager, WsSettings
 
 log = logging.getLogger("lighter_mm.daemon")
@@ -70,3 +80,32 @@ async def keep_tx_socket(transport: WsTxTransport) -> None:
         except Exception as exc:
             delay = backoff.next_delay()
             log.warning("transaction socket reconnect failed (%s); next try in %.1fs", exc, delay)
+
+
+async def open_local(venue: LocalVenue, config: Config, symbol: str) -> Venue:
+    """The in-process local venue (``--local``, the venue tier of the tests)."""
+    try:
+        return await venue.open(config, symbol)
+    except UnknownMarketError as exc:
+        raise StartupError(f"market error: {exc}", EXIT_BAD_INPUT) from None
+
+
+def run_on_local_venue(config: Config, symbol: str, *, duration: float, seed: int = 1,
+                       metrics: Any = None, flatten_on_exit: bool = False) -> int:
+    """``--local``: the daemon on the local venue on a virtual clock; ``duration`` seconds of market time run
+    as fast as the machine allows. Returns the exit status."""
+    from lmm.daemon.run import run_daemon  # run imports this module
+
+    clock = VirtualClock()
+    loop = virtual_time_loop(clock)
+    venue = LocalVenue(clock, LocalVenueParams(seed=seed))
+
+    async def main() -> int:
+        return await run_daemon(config, symbol, None, duration=duration, stop=asyncio.Event(), metrics=metrics,
+                                flatten_on_exit=flatten_on_exit, clock=clock,
+                                venue=lambda session: open_local(venue, config, symbol))
+
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        loop.close()
