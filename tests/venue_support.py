@@ -8,9 +8,10 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lmm.config.config import Config, load_config
+from lmm.daemon import run as daemon
 from lmm.daemon.run import run_daemon
 from lmm.venue.clock import VirtualClock, virtual_time_loop
 from lmm.venue.local.venue import LocalVenue, LocalVenueParams
@@ -20,6 +21,7 @@ LOT_BTC = 1e-5
 EPOCH_NS = 1_767_225_600 * 10**9  # 2026-01-01 00:00 UTC: a fixed wall clock, so that runs repeat exactly
 
 Scenario = Callable[[LocalVenue, VirtualClock], Awaitable[Any]]
+T = TypeVar("T")
 
 
 def venue_config(tmp_path: Path, **sections: dict[str, Any]) -> Config:
@@ -95,3 +97,48 @@ def position_path(venue: LocalVenue) -> list[int]:
         position += trade.size if trade.bid_account_id == account else -trade.size
         path.append(position)
     return path
+
+
+@dataclass
+class LocalBot:
+    """A white-box view of a running daemon on the local venue."""
+
+    rt: daemon.Runtime
+    venue: LocalVenue
+    clock: VirtualClock
+
+    async def wait_until(self, predicate: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
+        """Poll every 10 ms of virtual time; fail after ``timeout_s`` of virtual time (deterministic)."""
+        deadline = self.clock.monotonic() + timeout_s
+        while not predicate():
+            if self.clock.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout_s} s of virtual time waiting for {what}")
+            await asyncio.sleep(0.01)
+
+
+def with_local_bot(config: Config, body: Callable[[LocalBot], Awaitable[T]], *, seed: int = 1,
+                   run_tasks: bool = True, **venue_params: Any) -> T:
+    """The daemon's own start-up on the local venue, its supervised tasks while ``body`` runs (unless
+    ``run_tasks`` is False), then its shutdown path, which must confirm that no order is left."""
+    clock = VirtualClock(wall_epoch_ns=EPOCH_NS)
+    loop = virtual_time_loop(clock)
+    venue = LocalVenue(clock, LocalVenueParams(seed=seed, **venue_params))
+
+    async def main() -> T:
+        rt = await daemon.start_on(config, await venue.open(config, "BTC"), clock=clock)
+        stop = asyncio.Event()
+        supervised = asyncio.create_task(daemon._supervise(rt, stop, None)) if run_tasks else None
+        try:
+            result = await body(LocalBot(rt, venue, clock))
+        finally:
+            stop.set()
+            status = await supervised if supervised is not None else daemon.EXIT_OK
+            clean = await daemon._shutdown(rt)
+        assert status == daemon.EXIT_OK, "a supervised task failed"
+        assert clean, "the shutdown did not confirm that no order was left"
+        return result
+
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        loop.close()

@@ -78,3 +78,15 @@ def test_position_path_is_read_from_the_venue(tmp_path: Path):
     path = position_path(run.venue)
     assert path and path[-1] == run.venue.position_lots(BTC)
     assert max(path) > 0  # sells hit the bot's bid: it bought
+
+
+def test_a_white_box_runtime_on_the_local_venue(tmp_path: Path):
+    from venue_support import LocalBot, with_local_bot
+
+    from lmm.core.order_state import Side, SlotState
+
+    async def body(bot: LocalBot) -> int:
+        await bot.wait_until(lambda: bot.rt.mm.orders.slots[(Side.BID, 0)].state is SlotState.LIVE, "a live bid")
+        return len(bot.venue.open_orders(BTC))
+
+    assert with_local_bot(venue_config(tmp_path, vol_obi=TIGHT), body) >= 1
