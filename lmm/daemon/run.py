@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 
@@ -29,6 +30,7 @@ from lmm.config.credentials import Credentials
 from lmm.core.backoff import Backoff, BackoffPolicy
 from lmm.core.book_freshness import BookFreshness
 from lmm.core.intents import CROSS_MARGIN, ISOLATED_MARGIN, CancelAllOrders, UpdateLeverage
+from lmm.core.kill_switch import RiskLimits
 from lmm.core.leftovers import OpenOrder, cancel_all_backoff, describe_open_orders, from_reports, from_slots
 from lmm.core.market import MarketInfo
 from lmm.core.market_maker import SEC, MarketMaker, build_model
@@ -38,6 +40,8 @@ from lmm.core.pacing import Pacer
 from lmm.core.quota_recovery_plan import RecoveryParams
 from lmm.core.reconcile import GapLookup, poll_interval_ns
 from lmm.daemon.flatten import flatten_position
+from lmm.daemon.kill_state import EXIT_KILL_SWITCH
+from lmm.daemon.kill_switch import KillSwitchMonitor
 from lmm.daemon.quota_recovery import QuotaRecoveryRunner, RecoveryInputs
 from lmm.daemon.recording import RecordOptions, close_recorder, open_recorder, state_sampler
 from lmm.daemon.sampler import ModelSampler, run_fixed_clock
@@ -88,18 +92,22 @@ class Runtime:
     flatten_on_exit: bool = False
     may_remain: str = ""  # set when cancelling gave up: the orders that may still be open
     recorder: BotRecorder | None = None  # --record: the tape of what the bot receives and does
+    kill: KillSwitchMonitor | None = None  # the risk limits (config ``risk``)
 
 
 async def run_daemon(config: Config, symbol: str, creds: Credentials, *, duration: float | None,
                      stop: asyncio.Event, metrics: Metrics | None = None, flatten_on_exit: bool = False,
-                     record: RecordOptions | None = None) -> int:
-    """Run the bot until ``stop`` is set, ``duration`` elapses or a task fails. Returns the exit status."""
+                     record: RecordOptions | None = None, kill_state: Path | None = None) -> int:
+    """Run the bot until ``stop`` is set, ``duration`` elapses, a task fails or the kill switch trips (its
+    trip recorded in ``kill_state``). Returns the exit status."""
     session = aiohttp.ClientSession()
     runtime: Runtime | None = None
     shutdown_clean = True
     try:
         runtime = await _start(config, symbol, creds, session, record)
         runtime.flatten_on_exit = flatten_on_exit
+        if runtime.kill is not None:
+            runtime.kill.state_path = kill_state
         if metrics is not None:
             metrics.bind(runtime.status.snapshot)
         status = await _supervise(runtime, stop, duration)
@@ -144,6 +152,8 @@ async def _start(config: Config, symbol: str, creds: Credentials, session: aioht
     mm = MarketMaker(config, market, creds.account_index, model, clock_ns=time.monotonic_ns,
                      wall_ms=lambda: time.time_ns() // 1_000_000)
     mm.quota = lambda: client.sender.volume_quota_remaining
+    kill = KillSwitchMonitor(RiskLimits.from_config(config), mm, market, clock_ns=time.monotonic_ns,
+                             wall_ns=time.time_ns)
 
     premium = await _read_tier(reader)
     pacer = Pacer(config.performance.rate_limit_send_interval, premium=premium)
@@ -160,11 +170,12 @@ async def _start(config: Config, symbol: str, creds: Credentials, session: aioht
 
     def on_book(now_ns: int) -> None:
         mm.on_book_tick(now_ns)
+        kill.check(now_ns)
         send_loop.wake()
 
     ws = LighterWsManager(endpoints.lighter_ws_url, WsSettings.from_config(config.websocket),
                           token_provider=tokens.get)
-    on_orders, on_fills = mm.on_orders, mm.on_fills
+    on_orders, on_fills = mm.on_orders, kill.fills_then(mm.on_fills)
     if recorder is not None:
         on_orders, on_fills = recorder.orders_then(on_orders), recorder.fills_then(on_fills)
     feed = LighterFeed(ws, market, mm.account, model, config.vol_obi.looking_depth, on_book=on_book,
@@ -180,7 +191,7 @@ async def _start(config: Config, symbol: str, creds: Credentials, session: aioht
                            config.safety.sanity_tolerance_bps)
     status = StatusReporter(mm, client.sender, feed, binance, ws)
     runtime = Runtime(config, market, client, reader, mm, ws, feed, binance, send_loop, sanity, status,
-                      recorder=recorder)
+                      recorder=recorder, kill=kill)
     if premium and config.quota_recovery.enabled:
         runtime.recovery = _quota_recovery(runtime, pacer)
 
@@ -364,14 +375,21 @@ async def _supervise(rt: Runtime, stop: asyncio.Event, duration: float | None) -
         jobs["quota-recovery"] = rt.recovery.run()
     if rt.client.ws_transport is not None:
         jobs["tx-socket"] = _keep_tx_socket(rt)
+    if rt.kill is not None:
+        jobs["kill-switch"] = rt.kill.run()
     tasks = {asyncio.create_task(job, name=name): name for name, job in jobs.items()}
     stopper = asyncio.create_task(stop.wait(), name="stop-signal")
     timer = asyncio.create_task(asyncio.sleep(duration if duration else 10**9), name="duration")
+    killed = asyncio.create_task(rt.kill.tripped.wait() if rt.kill is not None else asyncio.Event().wait(),
+                                 name="kill-switch-trip")
     exit_status = EXIT_OK
     try:
-        done, _ = await asyncio.wait({*tasks, stopper, timer}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({*tasks, stopper, timer, killed}, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            if task in tasks:
+            if task is killed:  # the trip was logged; the shutdown path cancels (and flattens, if asked)
+                exit_status = EXIT_KILL_SWITCH
+                rt.flatten_on_exit = rt.flatten_on_exit or cfg.risk.flatten_on_kill
+            elif task in tasks:
                 exit_status = EXIT_FATAL
                 exc = task.exception() if not task.cancelled() else None
                 log.critical("task %s ended unexpectedly", tasks[task], exc_info=exc)
@@ -389,9 +407,9 @@ async def _supervise(rt: Runtime, stop: asyncio.Event, duration: float | None) -
         except TimeoutError:
             log.warning("a send is still in flight after %.0fs; stopping anyway", WRITER_STOP_TIMEOUT_S)
         try:
-            for task in (*tasks, stopper, timer):
+            for task in (*tasks, stopper, timer, killed):
                 task.cancel()
-            await asyncio.wait({*tasks, stopper, timer}, timeout=10)
+            await asyncio.wait({*tasks, stopper, timer, killed}, timeout=10)
         finally:
             if lock.locked():
                 lock.release()
