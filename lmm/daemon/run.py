@@ -7,7 +7,8 @@ Rules:
   only then quoting. A start-up failure is a ``StartupError``: one line and its exit status.
 - Every task is supervised: a task that ends or raises is logged with its traceback and stops the bot
   through the shutdown path (fatal exit status).
-- One shutdown path for SIGINT/SIGTERM, the end of ``--duration`` and fatal errors: stop quoting, cancel
+- One shutdown path for SIGINT/SIGTERM, the end of ``--duration``, fatal errors and a kill-switch trip
+  (``kill_switch``: exit status 3, flattening with ``risk.flatten_on_kill``): stop quoting, cancel
   every order of this market, confirm over REST that none is left (retrying), then close everything.
 - ``--record``: the tape is opened once the market is known and closed after the shutdown path
   (``recording``); without it the runtime's recorder is None and no hook runs.
