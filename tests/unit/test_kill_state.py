@@ -109,3 +109,39 @@ def test_a_start_refuses_while_tripped_and_runs_after_the_reset(tmp_path: Path, 
     assert ran == [True]
     assert market_maker_v2.main(["--reset-kill-switch", "--log-dir", str(log_dir)]) == 0
     assert "not tripped" in capsys.readouterr().out
+
+
+def test_the_daemon_acts_once_on_a_trip(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    """The monitor (lmm/daemon/kill_switch.py): one KILL SWITCH line, quoting paused, the trip recorded,
+    ``tripped`` set; later frames and fills change nothing."""
+    from types import SimpleNamespace
+
+    from lmm.core.account import AccountState, Fill
+    from lmm.core.kill_switch import RiskLimits
+    from lmm.core.market import MarketInfo
+    from lmm.core.order_state import Side
+    from lmm.daemon.kill_switch import KillSwitchMonitor
+
+    market = MarketInfo(1, "BTC", 1, 5, 20, 10_000_000)
+    account = AccountState(7, 1, 1, 5)
+    pauses: list[tuple[str, str]] = []
+    book = SimpleNamespace(mid_ticks2=2 * 1_000_000)  # mid 100000.0
+    mm = SimpleNamespace(account=account, feed=SimpleNamespace(book=book),
+                         pause=lambda reason, detail="": pauses.append((reason, detail)))
+    seen: list[int] = []
+    monitor = KillSwitchMonitor(RiskLimits(max_position_usd=1_000.0), mm, market, clock_ns=lambda: 5 * SEC,
+                                wall_ns=lambda: TRIP.wall_ns, state_path=state_path(tmp_path))
+    on_fills = monitor.fills_then(lambda fills: seen.append(len(fills)))
+    account.position_known, account.position_lots = True, 1_000  # 0.01 BTC = $1,000: at the cap
+    monitor.check()
+    assert not monitor.tripped.is_set()
+    account.position_lots = 1_001
+    with caplog.at_level("INFO"):
+        on_fills([Fill(1, Side.BID, 1_000_000, 1, True, 0)])
+        monitor.check()
+        on_fills([Fill(2, Side.BID, 1_000_000, 1, True, 0)])
+    assert seen == [1, 1]  # the fills still reach the market maker
+    assert monitor.tripped.is_set() and monitor.trip.line == "KILL SWITCH: position_usd 1001.00 > 1000.00"
+    assert [r.getMessage() for r in caplog.records if "KILL SWITCH" in r.getMessage()] == [monitor.trip.line]
+    assert pauses == [("kill switch", "position_usd")]
+    assert read_trip(state_path(tmp_path)).line == monitor.trip.line
