@@ -7,7 +7,8 @@
 Thin entry point: parses the command line, sets up logging, picks the mode (live or simulator), then runs
 the daemon (``daemon.py``). Exit status (README, "Exit status"): 0 after a requested stop (signal or
 --duration), 1 on a fatal error, 2 on a configuration, credential or command-line error, 3 when the venue
-cannot be reached at start-up, 4 when another process already uses the account's API key index. Every
+cannot be reached at start-up or when the kill switch trips (or has tripped: a start then refuses until
+``--reset-kill-switch``), 4 when another process already uses the account's API key index. Every
 start-up failure is one line on stderr, never a traceback (the log file keeps the details).
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from lmm.config.config import Config, ConfigError, exit_on_config_error, load_config
 from lmm.config.credentials import Credentials, credentials_present, load_credentials, load_dotenv_file
+from lmm.daemon.kill_state import EXIT_KILL_SWITCH, RESET_COMMAND, clear, read_trip, refusal, state_path
 from lmm.daemon.startup_checks import EXIT_BAD_INPUT, EXIT_FATAL, StartupError
 from lmm.ops.logging_setup import setup_logging
 
@@ -99,6 +101,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--record", metavar="DIR",
                         help="write a tape (docs/tape.md) of the market frames the bot receives and of what it "
                              "does (intents, outcomes, order reports, fills, model state) to this new directory")
+    parser.add_argument("--reset-kill-switch", action="store_true",
+                        help="clear a tripped kill switch (the state file in --log-dir) and exit; the next start "
+                             "quotes again")
     args = parser.parse_args(argv)
     if args.local and args.duration is None:
         parser.error("--local needs --duration (seconds of market time to run)")
@@ -133,8 +138,13 @@ async def _main(args: argparse.Namespace, config: Config, creds: Credentials | N
             from lmm.daemon.recording import RecordOptions
 
             record = RecordOptions(Path(args.record), mode="sim" if sim is not None else "live")
+        kill_state = state_path(args.log_dir)
         status = await run_daemon(config, args.symbol, creds, duration=args.duration, stop=stop,
-                                  metrics=metrics, flatten_on_exit=args.flatten_on_exit, record=record)
+                                  metrics=metrics, flatten_on_exit=args.flatten_on_exit, record=record,
+                                  kill_state=kill_state)
+        if status == EXIT_KILL_SWITCH and read_trip(kill_state) is not None:
+            log.error("the kill switch stays tripped (%s): a start will not quote until `%s`", kill_state,
+                      RESET_COMMAND)
         return status
     finally:
         if sim is not None:
@@ -175,8 +185,21 @@ def _check_record_dir(directory: str | None) -> None:
         raise StartupError(f"--record {directory}: not a directory", EXIT_BAD_INPUT)
 
 
+def _reset_kill_switch(log_dir: str) -> int:
+    path = state_path(log_dir)
+    record = clear(path)
+    if record is None:
+        print(f"kill switch: not tripped (no {path})", flush=True)
+    else:
+        print(f"kill switch reset: {path} removed (was {record.line}, {record.symbol}, {record.tripped_at})",
+              flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.reset_kill_switch:
+        return _reset_kill_switch(args.log_dir)
     try:
         _check_record_dir(args.record)
     except StartupError as error:
@@ -210,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
             log.warning("%s", dotenv_warning)
         for warning in config.warnings:
             log.warning("config: %s", warning)
+        tripped = read_trip(state_path(args.log_dir))
+        if tripped is not None:  # before anything reaches the venue
+            return _refuse(StartupError(refusal(state_path(args.log_dir), tripped), EXIT_KILL_SWITCH))
         if live:
             log.warning("=== LIVE MODE: trading %s on %s with account %d, API key index %d ===", args.symbol,
                         config.endpoints.lighter_base_url, creds.account_index, creds.api_key_index)

@@ -107,7 +107,7 @@ def credentials(account: SimAccount) -> Credentials:
 
 
 def bot_config(sim: SimHandle, tmp_path: Path, **sections: dict[str, Any]) -> Config:
-    """A config pointed at the simulator: short warm-up, short safety timers, no Binance alpha."""
+    """A config pointed at the simulator: short warm-up, short safety timers, no Binance alpha, no kill switch."""
     data: dict[str, dict[str, Any]] = {
         "vol_obi": {"window_steps": 200, "step_ns": 50_000_000, "min_warmup_samples": 10, "warmup_seconds": 0},
         "alpha": {"source": "none", "window_size": 200, "min_samples": 10},
@@ -117,6 +117,9 @@ def bot_config(sim: SimHandle, tmp_path: Path, **sections: dict[str, Any]) -> Co
         "endpoints": {"lighter_base_url": sim.lighter_url, "lighter_ws_url": sim.lighter_ws_url,
                       "binance_rest_url": sim.binance_rest_url or "http://127.0.0.1:9",
                       "binance_ws_url": sim.binance_ws_url or "ws://127.0.0.1:9"},
+        # the kill switch off: these tests drive the position and the fill rate hard on purpose (sweeps);
+        # a test of the kill switch passes its own "risk" section
+        "risk": {"max_drawdown_usd": 0, "max_daily_loss_usd": 0, "max_position_usd": 0, "max_fills_per_minute": 0},
     }
     for section, values in sections.items():
         data.setdefault(section, {}).update(values)

@@ -25,13 +25,15 @@ T = TypeVar("T")
 
 
 def venue_config(tmp_path: Path, **sections: dict[str, Any]) -> Config:
-    """Short warm-up and safety timers (as the socket tiers use), no Binance alpha."""
+    """Short warm-up and safety timers (as the socket tiers use), no Binance alpha, the risk limits off (the
+    tests that want them set them)."""
     data: dict[str, dict[str, Any]] = {
         "vol_obi": {"window_steps": 200, "step_ns": 50_000_000, "min_warmup_samples": 10, "warmup_seconds": 5},
         "alpha": {"source": "none", "window_size": 200, "min_samples": 10},
         "performance": {"min_loop_interval": 0.1, "rate_limit_send_interval": 0.05},
         "safety": {"stale_order_poller_interval_sec": 0.5, "circuit_breaker_cooldown_sec": 1.0,
                    "order_reconcile_timeout_sec": 2.0, "max_consecutive_order_rejections": 3},
+        "risk": {"max_drawdown_usd": 0, "max_daily_loss_usd": 0, "max_position_usd": 0, "max_fills_per_minute": 0},
     }
     for section, values in sections.items():
         data.setdefault(section, {}).update(values)

@@ -164,6 +164,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "book_hold_cadence_multiple": _key(4.0, float, _range(1, 10_000)),
         "cancel_foreign_orders": _key(True, bool, ((lambda v: None), "true or false")),
     },
+    "risk": {  # the kill switch (lmm/core/kill_switch.py); 0 turns a limit off
+        "max_drawdown_usd": _key(200.0, float, _range(0, None)),
+        "max_daily_loss_usd": _key(100.0, float, _range(0, None)),
+        "max_position_usd": _key(0.0, float, _range(0, None)),
+        "max_fills_per_minute": _key(60, int, _range(0, 1_000_000)),
+        "flatten_on_kill": _key(False, bool, ((lambda v: None), "true or false")),
+    },
     "endpoints": {
         "lighter_base_url": _key("https://mainnet.zklighter.elliot.ai", str, _url(("http", "https"))),
         "lighter_ws_url": _key("wss://mainnet.zklighter.elliot.ai/stream", str, _url(("ws", "wss"))),
@@ -276,6 +283,15 @@ class SafetyConfig:
 
 
 @dataclass(frozen=True)
+class RiskConfig:
+    max_drawdown_usd: float
+    max_daily_loss_usd: float
+    max_position_usd: float
+    max_fills_per_minute: int
+    flatten_on_kill: bool
+
+
+@dataclass(frozen=True)
 class EndpointsConfig:
     lighter_base_url: str
     lighter_ws_url: str
@@ -292,6 +308,7 @@ class Config:
     quota_recovery: QuotaRecoveryConfig
     websocket: WebsocketConfig
     safety: SafetyConfig
+    risk: RiskConfig
     endpoints: EndpointsConfig
     path: Path | None  # the file that was read, None when only defaults were used
     warnings: tuple[str, ...]  # non-fatal findings, for the start-up log
@@ -305,6 +322,7 @@ _SECTION_TYPES: dict[str, type] = {
     "quota_recovery": QuotaRecoveryConfig,
     "websocket": WebsocketConfig,
     "safety": SafetyConfig,
+    "risk": RiskConfig,
     "endpoints": EndpointsConfig,
 }
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from lmm.config.config import Config
 from lmm.core.book_freshness import SilenceParams
+from lmm.core.kill_switch import RiskLimits
 from lmm.core.order_diff import DiffParams
 from lmm.core.quota_recovery_plan import RecoveryParams
 from lmm.core.quoting import QuotingParams
@@ -51,6 +52,7 @@ class BotParams:
     backoff: BackoffParams
     silence: SilenceParams
     recovery: RecoveryParams
+    risk: RiskLimits
     model: ModelParams
     order_timeout_ns: int  # trading.order_timeout_seconds
     mismatch_debounce_count: int  # safety.stale_order_debounce_count
@@ -95,6 +97,12 @@ def build_params(config: Config) -> BotParams:
             max_loss_usd=recovery.max_loss_usd,
             cooldown_ns=round(recovery.cooldown_seconds * SEC),
             post_warmup_grace_ns=round(recovery.post_warmup_grace_seconds * SEC),
+        ),
+        risk=RiskLimits(
+            max_drawdown_usd=config.risk.max_drawdown_usd,
+            max_daily_loss_usd=config.risk.max_daily_loss_usd,
+            max_position_usd=config.risk.max_position_usd,
+            max_fills_per_minute=config.risk.max_fills_per_minute,
         ),
         model=ModelParams(
             step_ns=vol.step_ns,

@@ -7,7 +7,8 @@ Rules:
   only then quoting. A start-up failure is a ``StartupError``: one line and its exit status.
 - Every task is supervised: a task that ends or raises is logged with its traceback and stops the bot
   through the shutdown path (fatal exit status).
-- One shutdown path for SIGINT/SIGTERM, the end of ``--duration`` and fatal errors: stop quoting, cancel
+- One shutdown path for SIGINT/SIGTERM, the end of ``--duration``, fatal errors and a kill-switch trip
+  (``kill_switch``: exit status 3, flattening with ``risk.flatten_on_kill``): stop quoting, cancel
   every order of this market, confirm over REST that none is left (retrying), then close everything.
 - ``--record``: the tape is opened once the market is known and closed after the shutdown path
   (``recording``); without it the runtime's recorder is None and no hook runs.
@@ -20,6 +21,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 
@@ -36,6 +38,8 @@ from lmm.core.orders import OrderReport
 from lmm.core.pacing import Pacer
 from lmm.core.reconcile import GapLookup, poll_interval_ns
 from lmm.daemon.flatten import flatten_position
+from lmm.daemon.kill_state import EXIT_KILL_SWITCH
+from lmm.daemon.kill_switch import KillSwitchMonitor
 from lmm.daemon.quota_recovery import QuotaRecoveryRunner, RecoveryInputs
 from lmm.daemon.recording import RecordOptions, close_recorder, open_recorder, state_sampler
 from lmm.daemon.sampler import ModelSampler, run_fixed_clock
@@ -87,6 +91,7 @@ class Runtime:
     flatten_on_exit: bool = False
     may_remain: str = ""  # set when cancelling gave up: the orders that may still be open
     recorder: BotRecorder | None = None  # --record: the tape of what the bot receives and does
+    kill: KillSwitchMonitor | None = None  # the risk limits (config ``risk``)
 
     @property
     def sender(self) -> TxSender:
@@ -107,8 +112,9 @@ VenueOpener = Callable[[aiohttp.ClientSession], Awaitable[Venue]]
 async def run_daemon(config: Config, symbol: str, creds: Credentials | None, *, duration: float | None,
                      stop: asyncio.Event, metrics: Metrics | None = None, flatten_on_exit: bool = False,
                      record: RecordOptions | None = None, venue: VenueOpener | None = None,
-                     clock: Clock = SYSTEM_CLOCK) -> int:
-    """Run the bot until ``stop`` is set, ``duration`` elapses or a task fails. Returns the exit status.
+                     clock: Clock = SYSTEM_CLOCK, kill_state: Path | None = None) -> int:
+    """Run the bot until ``stop`` is set, ``duration`` elapses, a task fails or the kill switch trips (its
+    trip recorded in ``kill_state``). Returns the exit status.
 
     ``venue`` opens the venue to trade through (default: Lighter, or the loopback simulator, at the configured
     endpoints with ``creds``); ``clock`` is the run's one clock (a virtual clock on the virtual-time loop)."""
@@ -121,6 +127,8 @@ async def run_daemon(config: Config, symbol: str, creds: Credentials | None, *, 
     try:
         runtime = await start_on(config, await venue(session), record, clock)
         runtime.flatten_on_exit = flatten_on_exit
+        if runtime.kill is not None:
+            runtime.kill.state_path = kill_state
         if metrics is not None:
             metrics.bind(runtime.status.snapshot)
         status = await _supervise(runtime, stop, duration)
@@ -163,6 +171,8 @@ async def start_on(config: Config, venue: Venue, record: RecordOptions | None = 
     model = build_model(config, market)
     mm = MarketMaker(config, market, venue.account_index, model, clock_ns=clock.monotonic_ns, wall_ms=clock.wall_ms)
     mm.quota = lambda: sender.volume_quota_remaining
+    kill = KillSwitchMonitor(mm.params.risk, mm, market, clock_ns=clock.monotonic_ns,
+                             wall_ns=clock.wall_ns)
 
     try:
         premium = await _read_tier(reader)
@@ -184,9 +194,10 @@ async def start_on(config: Config, venue: Venue, record: RecordOptions | None = 
 
     def on_book(now_ns: int) -> None:
         mm.on_book_tick(now_ns)
+        kill.check(now_ns)
         send_loop.wake()
 
-    on_orders, on_fills = mm.on_orders, mm.on_fills
+    on_orders, on_fills = mm.on_orders, kill.fills_then(mm.on_fills)
     if recorder is not None:
         on_orders, on_fills = recorder.orders_then(on_orders), recorder.fills_then(on_fills)
     feed = LighterFeed(venue.streams, market, mm.account, model, config.vol_obi.looking_depth, on_book=on_book,
@@ -204,7 +215,8 @@ async def start_on(config: Config, venue: Venue, record: RecordOptions | None = 
                            lambda: feed.book, feed.resync, config.safety.sanity_check_interval_sec,
                            config.safety.sanity_tolerance_bps)
     status = StatusReporter(mm, sender, feed, binance, venue.streams, clock=clock)
-    runtime = Runtime(config, market, venue, mm, feed, binance, send_loop, sanity, status, clock, recorder=recorder)
+    runtime = Runtime(config, market, venue, mm, feed, binance, send_loop, sanity, status, clock, recorder=recorder,
+                      kill=kill)
     if premium and config.quota_recovery.enabled:
         runtime.recovery = _quota_recovery(runtime, pacer)
 
@@ -391,14 +403,21 @@ async def _supervise(rt: Runtime, stop: asyncio.Event, duration: float | None) -
         jobs["quota-recovery"] = rt.recovery.run()
     for name, job in rt.venue.tasks.items():
         jobs[name] = job()
+    if rt.kill is not None:
+        jobs["kill-switch"] = rt.kill.run()
     tasks = {asyncio.create_task(job, name=name): name for name, job in jobs.items()}
     stopper = asyncio.create_task(stop.wait(), name="stop-signal")
     timer = asyncio.create_task(asyncio.sleep(duration if duration else 10**9), name="duration")
+    killed = asyncio.create_task(rt.kill.tripped.wait() if rt.kill is not None else asyncio.Event().wait(),
+                                 name="kill-switch-trip")
     exit_status = EXIT_OK
     try:
-        done, _ = await asyncio.wait({*tasks, stopper, timer}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({*tasks, stopper, timer, killed}, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            if task in tasks:
+            if task is killed:  # the trip was logged; the shutdown path cancels (and flattens, if asked)
+                exit_status = EXIT_KILL_SWITCH
+                rt.flatten_on_exit = rt.flatten_on_exit or cfg.risk.flatten_on_kill
+            elif task in tasks:
                 exit_status = EXIT_FATAL
                 exc = task.exception() if not task.cancelled() else None
                 log.critical("task %s ended unexpectedly", tasks[task], exc_info=exc)
@@ -416,9 +435,9 @@ async def _supervise(rt: Runtime, stop: asyncio.Event, duration: float | None) -
         except TimeoutError:
             log.warning("a send is still in flight after %.0fs; stopping anyway", WRITER_STOP_TIMEOUT_S)
         try:
-            for task in (*tasks, stopper, timer):
+            for task in (*tasks, stopper, timer, killed):
                 task.cancel()
-            await asyncio.wait({*tasks, stopper, timer}, timeout=10)
+            await asyncio.wait({*tasks, stopper, timer, killed}, timeout=10)
         finally:
             if lock.locked():
                 lock.release()

@@ -64,6 +64,10 @@ SOURCES: dict[tuple[str, str], tuple[tuple[str, int], ...]] = {
     ("safety", "book_stale_cadence_multiple"): (("silence.stale_multiple", 1),),
     ("safety", "book_hold_cadence_multiple"): (("silence.hold_multiple", 1),),
     ("safety", "cancel_foreign_orders"): (("cancel_foreign_orders", 1),),
+    ("risk", "max_drawdown_usd"): (("risk.max_drawdown_usd", 1),),
+    ("risk", "max_daily_loss_usd"): (("risk.max_daily_loss_usd", 1),),
+    ("risk", "max_position_usd"): (("risk.max_position_usd", 1),),
+    ("risk", "max_fills_per_minute"): (("risk.max_fills_per_minute", 1),),
 }
 # Keys the venue layer and the daemon read themselves (feeds, pacing, poller, shutdown, endpoints).
 OUTSIDE_THE_CORE = {
@@ -74,6 +78,7 @@ OUTSIDE_THE_CORE = {
     *(("endpoints", name) for name in SCHEMA["endpoints"]),
     ("safety", "stale_order_poller_interval_sec"), ("safety", "shutdown_cancel_budget_sec"),
     ("safety", "sanity_check_interval_sec"), ("safety", "sanity_tolerance_bps"),
+    ("risk", "flatten_on_kill"),
 }
 # A baseline loose enough that every key can move on its own (levels_per_side needs room in the order cap).
 BASELINE_ENV = {env_name("safety", "max_live_orders_per_market"): "10"}
