@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,7 @@ from sim.engine import Engine
 from sim.lighter_server import LighterServer
 from sim.market import SyntheticMarket
 from sim.market_params import MarketParams
+from sim.markets import DEFAULT_MARKETS, MarketSpec
 
 log = logging.getLogger("lighter_mm.local_venue")
 
@@ -53,6 +55,7 @@ class LocalVenueParams:
     entry_latency_s: float = 0.05  # sent -> matched, every batch
     with_market: bool = True  # False: an empty book, no synthetic flow (tests place the liquidity)
     market_params: MarketParams = field(default_factory=MarketParams)
+    markets: tuple[MarketSpec, ...] = DEFAULT_MARKETS  # the engine's markets (a tape's market for a backtest)
 
 
 class LocalReader(VenueReader):
@@ -69,10 +72,14 @@ class LocalReader(VenueReader):
 class LocalVenue:
     """One simulated Lighter venue with the bot's account; build it, then ``open`` it on the run's loop."""
 
-    def __init__(self, clock: Clock, params: LocalVenueParams = LocalVenueParams()) -> None:
+    def __init__(self, clock: Clock, params: LocalVenueParams = LocalVenueParams(),
+                 driver: Callable[[LocalVenue], Awaitable[None]] | None = None) -> None:
+        """``driver(venue)``: a coroutine that moves an external market into the engine (a tape replay), run
+        among the venue's tasks; with ``params.with_market`` the synthetic market runs instead."""
         self.clock = clock
         self.params = params
-        self.engine = Engine()
+        self.engine = Engine(params.markets)
+        self._driver = driver
         self.market: SyntheticMarket | None = None
         if params.with_market:
             self.market = SyntheticMarket(self.engine, params.market_params, seed=params.seed,
@@ -119,6 +126,8 @@ class LocalVenue:
         jobs = [self.server.run_beat()]
         if self.market is not None:
             jobs.append(self._drive_market())
+        if self._driver is not None:
+            jobs.append(self._driver(self))
         await asyncio.gather(*jobs)
 
     async def _drive_market(self) -> None:

@@ -1,0 +1,103 @@
+"""Backtest a configuration on a recorded market tape, with the bot's own decision code.
+
+    python backtest.py --tape DIR [--config CFG] [--from T --to T] [--out REPORTDIR] [--venue binance]
+
+The tape is replayed in time order through the unchanged daemon on the local venue (virtual clock); the bot's
+orders queue and fill against the recorded book and trades (docs/backtest.md). Prints the summary and writes
+REPORTDIR/report.json. Exit status: 0 done, 2 bad input (tape, window, config), 1 a failure during the run.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NoReturn
+
+from lmm.config.config import ConfigError, exit_on_config_error, load_config
+from lmm.ops.logging_setup import setup_logging
+
+EXIT_BAD_INPUT = 2
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message} (see --help)\n")
+
+
+def _instant(text: str) -> int:
+    """ns since the epoch, from an ISO time (UTC unless it says otherwise) or a number of ns."""
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO time or ns since the epoch: {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1e9)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from lmm.venue.local.mirror import QUEUE_MODELS, RISK_AVERSE
+
+    parser = _OneLineParser(prog="backtest.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tape", required=True, help="tape directory (record.py, or tape.py import)")
+    parser.add_argument("--config", help="config file (default: config.json; LMM_* variables override it)")
+    parser.add_argument("--venue", choices=("binance",), default="binance",
+                        help="the market traded: binance = the tape's own Binance market, its imbalance as alpha")
+    parser.add_argument("--symbol", help="the tape's symbol to trade (default: its only one)")
+    parser.add_argument("--from", dest="start", type=_instant, help="start (ISO time, UTC, or ns)")
+    parser.add_argument("--to", dest="end", type=_instant, help="end (ISO time, UTC, or ns)")
+    parser.add_argument("--out", default="backtest-report", help="report directory (default: backtest-report)")
+    parser.add_argument("--queue-model", choices=QUEUE_MODELS, default=RISK_AVERSE,
+                        help="who cancels when a level shrinks: risk_averse (behind us first) or proportional")
+    parser.add_argument("--queue-power", type=float, default=1.0,
+                        help="proportional model: the split ahead:behind is f(ahead):f(behind), f(x)=x**power")
+    parser.add_argument("--latency-ms", type=float, default=50.0, help="order entry latency (default 50 ms)")
+    parser.add_argument("--collateral", type=int, default=10_000, help="account collateral in USD (10000)")
+    parser.add_argument("--tier", choices=("premium", "standard"), default="premium", help="account tier")
+    parser.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.add_argument("--log-dir", default="logs", help="directory of the log file (default: logs)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        exit_on_config_error(error)
+    handle = setup_logging(args.log_level, args.log_dir, secrets=[])
+    try:
+        from lmm.daemon.backtest import BacktestError, BacktestOptions, run_backtest, write_report
+
+        options = BacktestOptions(Path(args.tape), args.symbol, args.start, args.end, args.queue_model,
+                                  args.queue_power, args.latency_ms / 1e3, args.collateral, args.tier)
+        try:
+            report = run_backtest(config, options)
+        except (BacktestError, FileNotFoundError) as error:
+            print(f"backtest: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        path = write_report(report, Path(args.out))
+        one_s = report["markouts_bps"]["1s"]["all"]
+        print(f"backtest {report['symbol']} {report['seconds']:.0f} s: fills {report['fills']} "
+              f"(maker {report['maker_fills']}), volume ${report['volume_usd']:.0f}, "
+              f"net PnL ${report['pnl_net_usd']:.2f} (fees ${report['fees_usd']:.2f}), "
+              f"1 s markout {_bps(one_s['mean_bps'])} bp over {one_s['count']} fills; report: {path}")
+        return 0 if report["exit_status"] == 0 else 1
+    except Exception as exc:
+        logging.getLogger("lighter_mm").critical("backtest failed: %s", exc, exc_info=True)
+        print(f"backtest failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        handle.stop()
+
+
+def _bps(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.2f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

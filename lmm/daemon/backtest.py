@@ -1,0 +1,191 @@
+"""Backtest: the daemon, unchanged, on the local venue whose market is a recorded tape, on a virtual clock that
+follows the tape. The same feed parsing, books, fixed-clock sampler, model, ``MarketMaker``, execution, pacing
+and shutdown as live; only the venue and the clock differ.
+
+``--venue binance`` (the one venue so far): the bot quotes on the tape's own Binance market, mirrored into
+the local venue's engine (``lmm.venue.local.mirror``), and its alpha is that book's own imbalance (the Lighter
+imbalance path of the model, read from the mirrored book). The report is written from the venue's own record:
+every fill of the bot's account, its equity and fees, and the tape's mid path for the markouts.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from lmm.config.config import Config
+from lmm.core.markouts import HORIZONS_S, FillPoint, markout
+from lmm.daemon.run import run_daemon
+from lmm.daemon.venues import open_local
+from lmm.venue.clock import VirtualClock, virtual_time_loop
+from lmm.venue.local.mirror import RISK_AVERSE, BookMirror
+from lmm.venue.local.tape_market import BinanceTapeMarket
+from lmm.venue.local.venue import LocalVenue, LocalVenueParams
+from lmm.venue.tape.reader import Tape, open_tape
+from sim.markets import MarketSpec
+
+log = logging.getLogger("lighter_mm.backtest")
+
+MARKET_ID = 1
+MICRO = 1_000_000
+REPORT_NAME = "report.json"
+
+
+class BacktestError(RuntimeError):
+    """The tape cannot be backtested as asked (unknown symbol, no Binance market, empty window)."""
+
+
+@dataclass(frozen=True)
+class BacktestOptions:
+    tape: Path
+    symbol: str | None = None  # the tape's Binance symbol; the only one when None
+    start_ns: int | None = None
+    end_ns: int | None = None
+    queue_model: str = RISK_AVERSE
+    queue_power: float = 1.0
+    entry_latency_s: float = 0.05
+    collateral_usd: int = 10_000
+    tier: str = "premium"
+    band_bps: float = 300.0
+
+
+@dataclass(frozen=True)
+class TapeMarketInfo:
+    symbol: str
+    price_decimals: int
+    size_decimals: int
+
+
+def tape_market(tape: Tape, symbol: str | None) -> TapeMarketInfo:
+    binance = {info.symbol: info for info in tape.manifest.symbols if info.venue == "binance"}
+    if not binance:
+        raise BacktestError(f"{tape.directory}: the tape holds no Binance market")
+    if symbol is None:
+        if len(binance) != 1:
+            raise BacktestError(f"{tape.directory}: several Binance markets ({', '.join(sorted(binance))}); "
+                                f"choose one with --symbol")
+        symbol = next(iter(binance))
+    meta = binance.get(symbol.upper())
+    if meta is None:
+        raise BacktestError(f"{tape.directory}: no Binance market {symbol} (the tape has {', '.join(sorted(binance))})")
+    return TapeMarketInfo(meta.symbol, meta.price_decimals, meta.size_decimals)
+
+
+def run_backtest(config: Config, options: BacktestOptions) -> dict[str, Any]:
+    """Replay the tape through the daemon; returns the report (also written by ``write_report``)."""
+    tape = open_tape(options.tape)
+    info = tape_market(tape, options.symbol)
+    span = tape.span_ns()
+    if span is None:
+        raise BacktestError(f"{options.tape}: the tape is empty")
+    start_ns = max(span[0], options.start_ns or span[0])
+    end_ns = min(span[1], options.end_ns or span[1])
+    if end_ns <= start_ns:
+        raise BacktestError(f"{options.tape}: nothing between --from and --to")
+    warmup = config.vol_obi.warmup_seconds
+    if warmup >= (end_ns - start_ns) / 1e9:
+        log.warning("vol_obi.warmup_seconds (%g s) is not shorter than the tape window (%.0f s): the bot will not "
+                    "quote (set LMM_VOL_OBI_WARMUP_SECONDS)", warmup, (end_ns - start_ns) / 1e9)
+    spec = MarketSpec(market_id=MARKET_ID, symbol=info.symbol, price_decimals=info.price_decimals,
+                      size_decimals=info.size_decimals, min_base_amount=1, min_quote_amount=0)
+    clock = VirtualClock(start_ns=start_ns, wall_epoch_ns=start_ns)
+    loop = virtual_time_loop(clock)
+    replay: dict[str, BinanceTapeMarket] = {}
+    mirror_holder: dict[str, BookMirror] = {}
+
+    async def drive(venue: LocalVenue) -> None:
+        mirror = BookMirror(venue.engine, MARKET_ID, options.queue_model, options.queue_power)
+        mirror_holder["mirror"] = mirror
+        market = BinanceTapeMarket(tape, info.symbol, info.price_decimals, info.size_decimals, mirror, clock,
+                                   start_ns=start_ns, end_ns=end_ns, band_bps=options.band_bps)
+        replay["market"] = market
+        await market.run()
+        await asyncio.Event().wait()  # the venue's tasks must not end: the daemon would call it a failure
+
+    params = LocalVenueParams(with_market=False, markets=(spec,), entry_latency_s=options.entry_latency_s,
+                              collateral_usd=options.collateral_usd, tier=options.tier)
+    venue = LocalVenue(clock, params, driver=drive)
+
+    async def main() -> int:
+        stop = asyncio.Event()
+
+        async def stop_at_the_end() -> None:
+            while "market" not in replay:
+                await asyncio.sleep(0.1)
+            await replay["market"].finished.wait()
+            log.info("tape finished: stopping the bot")
+            stop.set()
+
+        watcher = asyncio.create_task(stop_at_the_end())
+        try:
+            return await run_daemon(config, info.symbol, None, duration=None, stop=stop, clock=clock,
+                                    venue=lambda session: open_local(venue, config, info.symbol))
+        finally:
+            watcher.cancel()
+
+    try:
+        status = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    market = replay.get("market")
+    return build_report(venue, market, status, options, info, (start_ns, end_ns),
+                        mirror_holder.get("mirror"))
+
+
+def build_report(venue: LocalVenue, market: BinanceTapeMarket | None, status: int, options: BacktestOptions,
+                 info: TapeMarketInfo, window: tuple[int, int], mirror: BookMirror | None) -> dict[str, Any]:
+    account = venue.engine.account(venue.account_index)
+    trades = sorted(venue.engine.account_trades(venue.account_index, n=10**9), key=lambda t: t.trade_id)
+    tick = 10 ** -info.price_decimals
+    lot = 10 ** -info.size_decimals
+    me = venue.account_index
+    fills = []
+    position, path = 0, []
+    maker = 0
+    for t in trades:
+        is_buy = t.bid_account_id == me
+        we_made = (t.is_maker_ask and not is_buy) or (not t.is_maker_ask and is_buy)
+        maker += we_made
+        position += t.size if is_buy else -t.size
+        path.append((t.timestamp_ms, position * lot))
+        fills.append(FillPoint(t.timestamp_ms * 1_000_000, is_buy, t.price * tick))
+    mids = market.stats.mids if market is not None else []
+    times = [m[0] for m in mids]
+    mid_prices = [m[1] / 2 * tick for m in mids]
+    markouts = {}
+    for horizon in HORIZONS_S:
+        key = f"{horizon:g}s"
+        markouts[key] = {side: asdict(markout(fills, times, mid_prices, horizon, flag))
+                         for side, flag in (("all", None), ("buy", True), ("sell", False))}
+    equity = account.total_asset_value / MICRO
+    volume = sum(t.usd_amount for t in trades) / MICRO
+    return {
+        "tape": str(options.tape), "symbol": info.symbol, "venue": "binance",
+        "window_ns": list(window), "seconds": (window[1] - window[0]) / 1e9,
+        "exit_status": status,
+        "fills": len(trades), "maker_fills": maker, "taker_fills": len(trades) - maker,
+        "volume_usd": volume,
+        "pnl_net_usd": equity - options.collateral_usd,
+        "fees_usd": account.fees_paid / MICRO,
+        "final_position": position * lot,
+        "max_abs_position": max((abs(p) for _, p in path), default=0.0),
+        "markouts_bps": markouts,
+        "assumptions": {"queue_model": options.queue_model, "queue_power": options.queue_power,
+                        "entry_latency_s": options.entry_latency_s, "tier": options.tier,
+                        "collateral_usd": options.collateral_usd, "mirror_band_bps": options.band_bps,
+                        "book_published_every_ms": 50},
+        "replay": None if market is None else {
+            "events": market.stats.events, "depth_events": market.stats.depth_events,
+            "trades": market.stats.trades, "syncs": market.stats.syncs, "gaps": market.stats.gaps},
+        "mirror": None if mirror is None else asdict(mirror.stats),
+    }
+
+
+def write_report(report: dict[str, Any], out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / REPORT_NAME
+    path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return path

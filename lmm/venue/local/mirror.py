@@ -1,0 +1,154 @@
+"""An external market (a recorded tape, later a live feed) mirrored into the local venue's matching engine, so
+the bot's orders queue and fill against it under the engine's own rules (price-time priority, post-only,
+fees by tier, quota).
+
+Rules:
+- A mirror account holds the external book's resting size, level by level; our orders sit in the same engine
+  book. Every level change is ``set_level(is_ask, price, size)`` with the external level's new total.
+- Queue position: an order of ours joins the back of its level (the engine's time priority: every mirror
+  size already there is ahead of it). Size the external level gains later goes behind it (a new mirror order
+  at the back). Size the level loses is taken, by the queue model, from the mirror orders behind ours or
+  ahead of ours:
+  - ``risk_averse``: from behind first; the queue ahead shrinks only when the level holds less than it (and
+    with trades). The conservative model (hftbacktest's ``RiskAdverseQueueModel``).
+  - ``proportional``: split between ahead and behind in proportion f(ahead) : f(behind), f(x) = x ** n
+    (``power``; n = 1 is a uniform cancel anywhere in the queue); the expected value of hftbacktest's
+    probabilistic queue models, applied deterministically so a run repeats exactly.
+- Trades: each external trade is sent to the engine as an IOC order of the trade's size at the trade's price
+  from a taker account, so it consumes the level front first (mirror size ahead of us, then us, then the rest):
+  our order fills when a trade at its price is larger than the queue ahead of it, or when the market trades
+  through its price. The level's own update (the next depth diff) then resets the mirror's total.
+- The mirror never moves the engine's clock: callers pass ``now_ns`` (the tape's time).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sim.engine import Engine
+from sim.engine_types import (
+    CancelOrderTx,
+    CreateOrderTx,
+    ModifyOrderTx,
+    OrderType,
+    Tier,
+    TimeInForce,
+    TxMeta,
+    TxOutcome,
+)
+
+RISK_AVERSE = "risk_averse"
+PROPORTIONAL = "proportional"
+QUEUE_MODELS = (RISK_AVERSE, PROPORTIONAL)
+MIRROR_KEY_INDEX = 1
+MIRROR_PUBLIC_KEY = "00" * 40
+MIRROR_COLLATERAL = 10**18  # micro-USDC: the rest of the market never runs out of margin
+ORDER_EXPIRY_MS = 30 * 24 * 3600 * 1000 - 60_000
+
+
+@dataclass
+class MirrorStats:
+    level_sets: int = 0
+    trades: int = 0
+    engine_txs: int = 0
+    rejected: int = 0
+
+
+class _Account:
+    """A funded account exempt from limits, sending in nonce order."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.index = engine.create_account(MIRROR_COLLATERAL, Tier.PREMIUM, exempt_from_limits=True)
+        engine.register_api_key(self.index, MIRROR_KEY_INDEX, MIRROR_PUBLIC_KEY)
+
+    def meta(self) -> TxMeta:
+        return TxMeta(self.index, MIRROR_KEY_INDEX, self._engine.next_nonce(self.index, MIRROR_KEY_INDEX))
+
+
+class BookMirror:
+    def __init__(self, engine: Engine, market_id: int, queue_model: str = RISK_AVERSE, power: float = 1.0) -> None:
+        if queue_model not in QUEUE_MODELS:
+            raise ValueError(f"queue model must be one of {QUEUE_MODELS}, not {queue_model!r}")
+        self._engine = engine
+        self._market_id = market_id
+        self._model = queue_model
+        self._power = power
+        self._maker = _Account(engine)
+        self._taker = _Account(engine)
+        self.stats = MirrorStats()
+
+    @property
+    def account_indexes(self) -> tuple[int, int]:
+        return self._maker.index, self._taker.index
+
+    # ---- external events --------------------------------------------------------------------------------
+
+    def set_level(self, is_ask: bool, price: int, size: int, now_ns: int) -> None:
+        """The external level at ``price`` now holds ``size`` lots (0: gone)."""
+        self.stats.level_sets += 1
+        queue = self._engine._book(self._market_id).side(is_ask).orders_at(price)
+        mine = self._maker.index
+        held = sum(o.remaining for o in queue if o.account_index == mine)
+        if size > held:
+            self._grow(is_ask, price, size - held, queue, now_ns)
+        elif size < held:
+            self._shrink(held - size, queue, now_ns)
+
+    def trade(self, price: int, size: int, aggressor_is_buy: bool, now_ns: int) -> None:
+        """An external trade: it takes liquidity from the engine's book as the aggressor did."""
+        self.stats.trades += 1
+        tx = CreateOrderTx(market_index=self._market_id, client_order_index=0, base_amount=size, price=price,
+                           is_ask=not aggressor_is_buy, order_type=OrderType.LIMIT,
+                           time_in_force=TimeInForce.IMMEDIATE_OR_CANCEL)
+        self._send(self._taker, now_ns, lambda meta: self._engine.create_order(now_ns, meta, tx))
+
+    # ---- the queue ------------------------------------------------------------------------------------------
+
+    def _grow(self, is_ask: bool, price: int, extra: int, queue: list, now_ns: int) -> None:
+        last = queue[-1] if queue else None
+        if last is not None and last.account_index == self._maker.index:  # already at the back: grow it there
+            self._modify(last, last.remaining + extra, now_ns)
+            return
+        expiry = now_ns // 1_000_000 + ORDER_EXPIRY_MS
+        tx = CreateOrderTx(market_index=self._market_id, client_order_index=0, base_amount=extra, price=price,
+                           is_ask=is_ask, order_type=OrderType.LIMIT, time_in_force=TimeInForce.GOOD_TILL_TIME,
+                           order_expiry_ms=expiry)
+        self._send(self._maker, now_ns, lambda meta: self._engine.create_order(now_ns, meta, tx))
+
+    def _shrink(self, cut: int, queue: list, now_ns: int) -> None:
+        mine = self._maker.index
+        first_other = next((i for i, o in enumerate(queue) if o.account_index != mine), len(queue))
+        ahead = [o for o in queue[:first_other] if o.account_index == mine]
+        behind = [o for o in queue[first_other:] if o.account_index == mine]
+        if not behind or not ahead or self._model == RISK_AVERSE:
+            from_behind = min(cut, sum(o.remaining for o in behind))
+        else:
+            a, b = sum(o.remaining for o in ahead), sum(o.remaining for o in behind)
+            fa, fb = a ** self._power, b ** self._power
+            from_behind = min(b, max(cut - a, round(cut * fb / (fa + fb))))
+        self._take(list(reversed(behind)), from_behind, now_ns)
+        self._take(list(reversed(ahead)), cut - from_behind, now_ns)
+
+    def _take(self, orders: list, amount: int, now_ns: int) -> None:
+        """Take ``amount`` lots from ``orders`` (in the order given): shrink in place (priority kept) or cancel."""
+        for order in orders:
+            if amount <= 0:
+                return
+            cut = min(amount, order.remaining)
+            amount -= cut
+            if cut == order.remaining:
+                tx = CancelOrderTx(market_index=self._market_id, index=order.order_index)
+                self._send(self._maker, now_ns, lambda meta, tx=tx: self._engine.cancel_order(now_ns, meta, tx))
+            else:
+                self._modify(order, order.remaining - cut, now_ns)
+
+    def _modify(self, order, size: int, now_ns: int) -> None:
+        tx = ModifyOrderTx(market_index=self._market_id, index=order.order_index, base_amount=size, price=order.price)
+        self._send(self._maker, now_ns, lambda meta: self._engine.modify_order(now_ns, meta, tx))
+
+    def _send(self, account: _Account, now_ns: int, submit: Callable[[TxMeta], object]) -> None:
+        self.stats.engine_txs += 1
+        result = submit(account.meta())
+        if getattr(result, "outcome", None) is not TxOutcome.ACCEPTED:
+            self.stats.rejected += 1
