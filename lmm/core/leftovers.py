@@ -1,8 +1,9 @@
 """Orders that may still be open when cancelling gives up, and the spacing of the cancel-all retries.
 
 Rules:
-- Pure: no I/O, no clocks. The daemon's ``_cancel_leftovers`` asks ``next_cancel_delay`` after every cancel-all
-  it sends, and describes what may remain with ``describe_open_orders`` when its budget runs out.
+- Pure: no I/O, no clocks. ``cancel_all_backoff`` spaces the cancel-alls of ``cancel_confirmation``'s
+  ``CancelAllConfirmation``; the daemon's ``_cancel_leftovers`` describes what may remain with
+  ``describe_open_orders`` when its budget runs out.
 - Retries of a cancel-all that was refused, or that did not leave the market empty, back off exponentially
   with jitter up to a cap (``reconnect.Backoff``), so a venue refusing everything is asked a few times a
   minute, not hammered.

@@ -29,6 +29,7 @@ from lmm.book.lighter_book import LighterBook
 from lmm.config.config import Config
 from lmm.config.credentials import Credentials
 from lmm.core.book_freshness import BookFreshness
+from lmm.core.cancel_confirmation import CancelAction, CancelAllConfirmation
 from lmm.core.intents import CROSS_MARGIN, ISOLATED_MARGIN, CancelAllOrders, UpdateLeverage
 from lmm.core.leftovers import OpenOrder, cancel_all_backoff, describe_open_orders, from_reports, from_slots
 from lmm.core.market import MarketInfo
@@ -335,40 +336,37 @@ async def _cancel_leftovers(rt: Runtime, when: str, *, always_cancel: bool, budg
     needed) and then two empty listings in a row (one a second), the last taken at least
     ``safety.order_reconcile_timeout_sec`` after the cancel-all was accepted. Cancel-all is re-sent while
     orders show up or it was refused, spaced by a jittered exponential backoff (``leftovers``), until
-    ``budget_s`` runs out; then ``rt.may_remain`` names the orders that may still be open.
+    ``budget_s`` runs out; then ``rt.may_remain`` names the orders that may still be open. The decisions are
+    ``CancelAllConfirmation``'s (``lmm.core.cancel_confirmation``); this loop sends, lists, sleeps and logs.
     """
-    settle_s = rt.config.safety.order_reconcile_timeout_sec
-    deadline = rt.clock.monotonic() + budget_s
-    backoff = cancel_all_backoff()
-    need_cancel, cancelled_at, empty_in_a_row, next_cancel_at = always_cancel, None, 0, 0.0
+    clock = rt.clock
+    machine = CancelAllConfirmation(clock.monotonic_ns(), round(budget_s * SEC),
+                                    round(rt.config.safety.order_reconcile_timeout_sec * SEC), cancel_all_backoff(),
+                                    cancel_first=always_cancel)
     listed: tuple[OpenOrder, ...] | None = None  # the newest REST listing, and when it was asked for
     listed_at = 0.0
-    while (now := rt.clock.monotonic()) < deadline:
-        if need_cancel:
-            if now < next_cancel_at:
-                await asyncio.sleep(min(next_cancel_at, deadline) - now)
-                continue
+    while (step := machine.next_step(now_ns := clock.monotonic_ns())).action is not CancelAction.GIVE_UP:
+        if step.action is CancelAction.CONFIRMED:
+            log.info("%s: no open order on %s (confirmed twice over REST)", when, rt.market.symbol)
+            return True
+        if step.at_ns > now_ns:
+            await asyncio.sleep((step.at_ns - now_ns) / SEC)
+            continue
+        if step.action is CancelAction.CANCEL:
             accepted = await _send_cancel_all(rt, when)
-            next_cancel_at = rt.clock.monotonic() + backoff.next_delay()
-            if accepted:
-                need_cancel, cancelled_at, empty_in_a_row = False, rt.clock.monotonic(), 0
-        await asyncio.sleep(max(0.0, min(1.0, deadline - rt.clock.monotonic())))
-        asked_at = rt.clock.monotonic()  # when the listing was asked for: a slow reply may show an older state
+            machine.on_cancel_result(accepted, clock.monotonic_ns())
+            continue
+        asked_at = now_ns  # when the listing was asked for: a slow reply may show an older state
         try:
             orders = await rt.reader.active_orders(rt.market.market_id)
         except VenueReadError as exc:
             log.warning("%s: cannot list open orders: %s", when, exc)
+            machine.on_listing_failed(clock.monotonic_ns())
             continue
-        listed, listed_at = from_reports(rt.mm.account.parse_orders(orders)), asked_at
+        listed, listed_at = from_reports(rt.mm.account.parse_orders(orders)), asked_at / SEC
         if orders:
             log.info("%s: %d open order(s) on %s: cancelling", when, len(orders), rt.market.symbol)
-            need_cancel, empty_in_a_row = True, 0
-            continue
-        empty_in_a_row += 1
-        confirmed = not need_cancel and empty_in_a_row >= 2
-        if confirmed and (cancelled_at is None or asked_at - cancelled_at >= settle_s):
-            log.info("%s: no open order on %s (confirmed twice over REST)", when, rt.market.symbol)
-            return True
+        machine.on_listing(len(orders), asked_at, clock.monotonic_ns())
     if listed is not None:
         remaining, source = listed, f"REST listing {rt.clock.monotonic() - listed_at:.0f} s before giving up"
     else:

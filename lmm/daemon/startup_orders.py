@@ -8,7 +8,8 @@ Rules:
   the result is confirmed as the market-wide version does it: two REST listings in a row without one of
   the bot's orders, the last taken at least ``settle_s`` after the last cancel was accepted. Failed sends
   back off (jittered, doubling, at most 8 s apart: the one ``lmm.core.backoff.Backoff``) until the budget
-  runs out.
+  runs out. The decisions are ``lmm.core.cancel_confirmation.OwnOrdersConfirmation``'s; this loop sends,
+  lists, sleeps and logs.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from lmm.core.backoff import Backoff, BackoffPolicy
+from lmm.core.cancel_confirmation import SEC, CancelAction, OwnOrdersConfirmation
 from lmm.core.ids import ClientOrderIndex
 from lmm.core.intents import CancelOrder, TxIntent
 from lmm.core.market import MarketInfo
@@ -60,22 +62,37 @@ async def cancel_own_leftovers(io: LeftoverIO, budget_s: float, when: str = "sta
     shows: an order just accepted may not be listed yet. The confirmation then waits the settle time
     from that send, as after any cancel."""
     symbol = io.market.symbol
-    deadline = clock.monotonic() + budget_s
-    cancelled_at: float | None = None
+    machine = OwnOrdersConfirmation(clock.monotonic_ns(), round(budget_s * SEC), round(io.settle_s * SEC),
+                                    Backoff(SEND_RETRY), list_interval_ns=round(LIST_INTERVAL_S * SEC))
     if known:
         log.info("%s: cancelling the %d order(s) this bot tracks on %s", when, len(known), symbol)
         await io.send(list(known))
-        cancelled_at = clock.monotonic()  # accepted or not: REST must catch up before "none left" counts
-    clean_in_a_row, foreign_seen = 0, -1
-    backoff = Backoff(SEND_RETRY)
+        machine.on_tracked_cancels_sent(clock.monotonic_ns())
+    foreign_seen = -1
     own: list[OrderReport] | None = None
-    while clock.monotonic() < deadline:
-        listed_at = clock.monotonic()  # when the listing was asked for: a slow reply may show an older state
+    while (step := machine.next_step(now_ns := clock.monotonic_ns())).action is not CancelAction.GIVE_UP:
+        if step.action is CancelAction.CONFIRMED:
+            log.info("%s: no open order of this bot on %s (confirmed twice over REST)", when, symbol)
+            return True, own
+        if step.at_ns > now_ns:
+            await asyncio.sleep((step.at_ns - now_ns) / SEC)
+            continue
+        if step.action is CancelAction.CANCEL:
+            log.info("%s: %d open order(s) of this bot on %s: cancelling them", when, len(own or ()), symbol)
+            results = await io.send([CancelOrder(io.market.market_id, r.order_index.value) for r in own or ()])
+            accepted = bool(results) and all(result.ok for result in results)
+            if not accepted:
+                failed = next((r for r in results if not r.ok), None)
+                log.warning("%s: cancel %s (%s %s)", when, failed.outcome.value if failed else "not sent",
+                            failed.code if failed else "", failed.message if failed else "")
+            machine.on_cancel_result(accepted, clock.monotonic_ns())
+            continue
+        listed_at = now_ns  # when the listing was asked for: a slow reply may show an older state
         try:
             reports = await io.list_orders()
         except VenueReadError as exc:
             log.warning("%s: cannot list open orders: %s", when, exc)
-            await asyncio.sleep(LIST_INTERVAL_S)
+            machine.on_listing_failed(clock.monotonic_ns())
             continue
         own, foreign = own_live_orders(reports, io.is_own, clock.wall_ms())
         if foreign != foreign_seen:
@@ -83,24 +100,6 @@ async def cancel_own_leftovers(io: LeftoverIO, budget_s: float, when: str = "sta
             if foreign:
                 log.info("%s: %d open order(s) on %s not placed by this bot are left alone "
                          "(safety.cancel_foreign_orders is false)", when, foreign, symbol)
-        if not own:
-            clean_in_a_row += 1
-            if clean_in_a_row >= 2 and (cancelled_at is None or listed_at - cancelled_at >= io.settle_s):
-                log.info("%s: no open order of this bot on %s (confirmed twice over REST)", when, symbol)
-                return True, own
-            await asyncio.sleep(LIST_INTERVAL_S)
-            continue
-        clean_in_a_row = 0
-        log.info("%s: %d open order(s) of this bot on %s: cancelling them", when, len(own), symbol)
-        results = await io.send([CancelOrder(io.market.market_id, r.order_index.value) for r in own])
-        if results and all(result.ok for result in results):
-            cancelled_at = clock.monotonic()
-            backoff.reset()
-            await asyncio.sleep(LIST_INTERVAL_S)
-            continue
-        failed = next((r for r in results if not r.ok), None)
-        log.warning("%s: cancel %s (%s %s)", when, failed.outcome.value if failed else "not sent",
-                    failed.code if failed else "", failed.message if failed else "")
-        await asyncio.sleep(backoff.next_delay())
+        machine.on_listing(len(own), listed_at, clock.monotonic_ns())
     log.error("%s: orders of this bot may still be open on %s after %.0fs", when, symbol, budget_s)
     return False, own

@@ -4,7 +4,7 @@ Rules:
 - One send lock. Under it, and only under it: take nonces, sign (on the signer thread), send, and settle
   the nonce from the answer. So nonces reach the exchange in the order they were assigned, whoever the
   caller is (quoting loop, reconciler, shutdown, quota recovery).
-- Nonce settlement per outcome:
+- Nonce settlement per outcome (the table is ``lmm.core.nonce_settlement``'s, pure):
   accepted -> keep; rejected by the venue (HTTP 400 / error code, nothing consumed) -> acknowledge_failure
   (give the nonces back; safe because no later nonce exists while we hold the lock); "invalid nonce",
   429, 5xx, timeout, connection loss or an id-less WS error -> hard_refresh from ``nextNonce`` before the
@@ -30,13 +30,13 @@ from typing import Any, Protocol
 import aiohttp
 
 from lmm.core.intents import TxIntent
+from lmm.core.nonce_settlement import NonceAction, NonceCounter, settle, settle_stream
 from lmm.core.outcomes import Outcome, SendResult
 from lmm.core.sample_window import SampleWindow
 from lmm.venue.lighter.signing import SignedTx, Signer, SignError
 
 log = logging.getLogger("lighter_mm.tx")
 
-INVALID_NONCE_CODE = 21104
 RATE_LIMIT_CODE = 23000
 MAX_BATCH = 15
 SEND_LATENCIES_KEPT = 1000
@@ -116,7 +116,7 @@ class RestTransport:
             return Reply(Outcome.UNKNOWN, None, f"{type(exc).__name__}: {exc}")
 
 
-class NonceKeeper:
+class NonceKeeper(NonceCounter):
     """Our own per-key nonce counter (the SDK's manager is disabled).
 
     ``next`` is the nonce the exchange expects next. It is seeded and re-seeded from ``nextNonce``.
@@ -124,29 +124,10 @@ class NonceKeeper:
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, account_index: int,
                  api_key_index: int) -> None:
+        super().__init__()
         self._session = session
         self._url = f"{base_url.rstrip('/')}/api/v1/nextNonce"
         self._params = {"account_index": str(account_index), "api_key_index": str(api_key_index)}
-        self.next: int | None = None
-        self.refreshes = 0
-
-    @property
-    def needs_refresh(self) -> bool:
-        return self.next is None
-
-    def take(self, count: int) -> int:
-        assert self.next is not None, "nonce not seeded"
-        first = self.next
-        self.next += count
-        return first
-
-    def acknowledge_failure(self, count: int) -> None:
-        """Give back the last ``count`` nonces: the venue did not consume them (called under the lock)."""
-        if self.next is not None:
-            self.next -= count
-
-    def invalidate(self) -> None:
-        self.next = None
 
     async def hard_refresh(self, timeout: float = 5.0) -> int:
         async with self._session.get(self._url, params=self._params,
@@ -159,9 +140,7 @@ class NonceKeeper:
             raise RuntimeError(f"nextNonce failed: HTTP {resp.status} {text[:200]!r}") from None
         if resp.status != 200:
             raise RuntimeError(f"nextNonce failed: HTTP {resp.status} {text[:200]!r}")
-        self.next = nonce
-        self.refreshes += 1
-        return self.next
+        return self.seed(nonce)
 
 
 @dataclass
@@ -261,12 +240,12 @@ class TxSender:
             self.stats.sent += 1
             reply = await transport.send(signed, self._timeout)
         except SignError as exc:
-            self._nonces.acknowledge_failure(len(intents))
+            self._nonces.apply(settle(Outcome.NOT_SENT, None, len(intents)))
             self.stats.sign_errors += 1
             log.error("signing failed, nothing sent: %s", exc)
             return SendResult(Outcome.NOT_SENT, intents, message=str(exc))
-        except BaseException:
-            self._nonces.invalidate()  # cancelled mid-sign or in flight: re-seed before the next send
+        except BaseException:  # cancelled mid-sign or in flight: re-seed before the next send
+            self._nonces.apply(settle(Outcome.UNKNOWN, None, len(intents)))
             raise
         self.stats.send_latency_ms.append((time.perf_counter() - started) * 1e3)
         return self._settle(intents, reply, transport.name, transport.last_write_ns)
@@ -297,7 +276,7 @@ class TxSender:
             failure = Reply(Outcome.NOT_SENT, None, str(exc))
         except BaseException as exc:
             if not isinstance(exc, Exception):
-                self._nonces.invalidate()
+                self._nonces.apply(settle(Outcome.UNKNOWN, None, count))
                 for request_id, _ in requests:
                     transport.forget(request_id)
                 raise
@@ -313,27 +292,9 @@ class TxSender:
             replies.extend(Reply(Outcome.NOT_SENT, None, "an earlier transaction failed")
                            for _ in range(count - sent - 1))
         self.stats.send_latency_ms.append((time.perf_counter() - started) * 1e3)
-        self._settle_stream(first, replies)
+        self._nonces.apply(settle_stream([(reply.outcome, reply.code) for reply in replies]))
         return [self._record(intent, reply, transport.name, written_ns[i])
                 for i, (intent, reply) in enumerate(zip(intents, replies, strict=True))]
-
-    def _settle_stream(self, first: int, replies: list[Reply]) -> None:
-        """Nonce bookkeeping after a stream: keep what was accepted; give back the rest only when provably
-        unconsumed (a venue refusal or nothing sent at the first failure, and only refusals for the nonce
-        gap or nothing sent after it); otherwise re-seed from the exchange."""
-        failed = next((i for i, reply in enumerate(replies) if reply.outcome is not Outcome.ACCEPTED), None)
-        if failed is None:
-            return
-        head = replies[failed]
-        head_unconsumed = head.outcome is Outcome.NOT_SENT or (
-            head.outcome is Outcome.REJECTED and head.code != INVALID_NONCE_CODE)
-        tail_unconsumed = all(r.outcome is Outcome.NOT_SENT or (r.outcome is Outcome.REJECTED and
-                                                                 r.code == INVALID_NONCE_CODE)
-                              for r in replies[failed + 1:])
-        if head_unconsumed and tail_unconsumed:
-            self._nonces.acknowledge_failure(len(replies) - failed)
-        else:
-            self._nonces.invalidate()
 
     def _record(self, intent: TxIntent, reply: Reply, via: str, written_ns: int | None) -> SendResult:
         """Count one reply and turn it into a result (no nonce handling: the caller settles the sequence)."""
@@ -363,18 +324,17 @@ class TxSender:
             del self.stats.last_codes[:-LAST_CODES_KEPT]
         if reply.outcome is Outcome.ACCEPTED:
             self.stats.accepted += 1
-        elif reply.outcome is Outcome.REJECTED and reply.code != INVALID_NONCE_CODE and len(intents) == 1:
-            self.stats.rejected += 1
-            self._nonces.acknowledge_failure(1)  # a refused single transaction consumed no nonce
-            log.warning("transaction rejected (%s): code=%s %s", via, reply.code, reply.message)
+        elif reply.outcome is Outcome.RATE_LIMITED:
+            self.stats.rate_limited += 1
+        elif reply.outcome is Outcome.UNKNOWN:
+            self.stats.unknown += 1
         else:
-            if reply.outcome is Outcome.RATE_LIMITED:
-                self.stats.rate_limited += 1
-            elif reply.outcome is Outcome.UNKNOWN:
-                self.stats.unknown += 1
-            else:
-                self.stats.rejected += 1
-            self._nonces.invalidate()
+            self.stats.rejected += 1
+        settlement = settle(reply.outcome, reply.code, len(intents))
+        self._nonces.apply(settlement)
+        if settlement.action is NonceAction.GIVE_BACK:
+            log.warning("transaction rejected (%s): code=%s %s", via, reply.code, reply.message)
+        elif settlement.action is NonceAction.INVALIDATE:
             log.warning("send outcome %s (%s): code=%s %s; nonce will be re-seeded", reply.outcome.value, via,
                         reply.code, reply.message)
         return SendResult(reply.outcome, intents, reply.code, reply.message, reply.tx_hashes,

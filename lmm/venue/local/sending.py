@@ -26,6 +26,7 @@ from lmm.core.intents import (
     TxIntent,
     UpdateLeverage,
 )
+from lmm.core.nonce_settlement import NonceCounter
 from lmm.venue.lighter.signing import SignedTx, SignError
 from lmm.venue.lighter.tx_sender import Reply, classify_reply
 
@@ -94,35 +95,16 @@ class UnsignedTxWriter:
         return SignedTx(intent, tx_type, json.dumps(info, separators=(",", ":")), f"local-{nonce}", nonce)
 
 
-class EngineNonces:
-    """``NonceKeeper`` of the local venue: seeded from the engine's expected nonce instead of ``nextNonce``."""
+class EngineNonces(NonceCounter):
+    """``NonceKeeper`` of the local venue: seeded from the engine's expected nonce instead of ``nextNonce``
+    (the counter and its settlement are the core's ``NonceCounter``, as the live keeper's)."""
 
     def __init__(self, next_nonce: Callable[[], int]) -> None:
+        super().__init__()
         self._read = next_nonce
-        self.next: int | None = None
-        self.refreshes = 0
-
-    @property
-    def needs_refresh(self) -> bool:
-        return self.next is None
-
-    def take(self, count: int) -> int:
-        assert self.next is not None, "nonce not seeded"
-        first = self.next
-        self.next += count
-        return first
-
-    def acknowledge_failure(self, count: int) -> None:
-        if self.next is not None:
-            self.next -= count
-
-    def invalidate(self) -> None:
-        self.next = None
 
     async def hard_refresh(self, timeout: float = 5.0) -> int:
-        self.next = self._read()
-        self.refreshes += 1
-        return self.next
+        return self.seed(self._read())
 
 
 class LocalTransport:
