@@ -85,6 +85,22 @@ def test_a_pu_gap_resyncs_the_book_and_the_alpha_comes_back(tmp_path: Path, capl
     assert "alpha source: lighter -> binance" in caplog.text
 
 
+def test_a_throttled_snapshot_is_retried_after_its_retry_after(tmp_path: Path):
+    async def body(bot: LocalBot) -> None:
+        await until_binance_alpha(bot)
+        feed = bot.rt.binance
+        assert feed is not None
+        bot.venue.inject_fault("binance_rest_429", count=1, retry_after_s=3)
+        bot.venue.inject_fault("binance_pu_gap", symbol="BTCUSDT")
+        gap_at = bot.clock.monotonic()
+        await bot.wait_until(lambda: feed.health().snapshot_failures == 1, "the throttled snapshot")
+        await bot.wait_until(lambda: feed.health().resyncs == 2 and feed.health().synced, "the book to resync")
+        assert bot.clock.monotonic() - gap_at >= 3.0  # the venue's Retry-After was honoured, in virtual time
+        assert feed.health().snapshots_requested == 3
+
+    with_local_bot(binance_config(tmp_path), body)
+
+
 def test_a_closed_stream_reconnects_in_process_and_resyncs(tmp_path: Path):
     async def body(bot: LocalBot) -> None:
         await until_binance_alpha(bot)
