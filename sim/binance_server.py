@@ -7,6 +7,8 @@
 #
 # Entry points:
 #   server = await start_binance_server("127.0.0.1", 0, market)      # or BinanceServer(...); await .start()
+#   in-process, no port: server.attach(); server.rest_routes(); server.open_session / receive / on_pong /
+#   close_session; run server.run_housekeeping() as a task (the bot's local venue: lmm/venue/local/binance.py)
 #   server.port, server.url (REST base, http://host:port), server.ws_url (ws://host:port)
 #   server.inject_fault(kind, params)   # kinds in FAULT_KINDS, documented in BinanceFaults
 #   await server.stop()
@@ -24,7 +26,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -91,11 +93,7 @@ class BinanceServer:
 
     async def start(self) -> None:
         app = web.Application()
-        app.router.add_get("/fapi/v1/depth", self._depth)
-        app.router.add_get("/fapi/v1/exchangeInfo", self._exchange_info)
-        app.router.add_get("/fapi/v1/ping", self._ping)
-        app.router.add_get("/fapi/v1/time", self._time)
-        app.router.add_get("/__sim/book", self._true_book)
+        app.add_routes(self.rest_routes())
         for prefix in ("", "/{route:public|market|private}"):
             app.router.add_get(prefix + "/ws", self._ws_raw)
             app.router.add_get(prefix + "/ws/{streams:.+}", self._ws_raw)
@@ -107,11 +105,22 @@ class BinanceServer:
         server = site._server
         assert server is not None
         self._port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        for book in self._books.values():
-            book.add_listener(self._on_event)
-        self._housekeeping = asyncio.get_running_loop().create_task(self._keep_connections(),
+        self.attach()
+        self._housekeeping = asyncio.get_running_loop().create_task(self.run_housekeeping(),
                                                                      name="binance-housekeeping")
         log.info("binance server on %s (symbols: %s)", self.url, ", ".join(self._books) or "none")
+
+    def attach(self) -> None:
+        """Listen to the books (their events go out to the subscribers) without binding a port: the bot's
+        in-process local venue serves the handlers through ``rest_routes``, ``open_session``/``receive`` and
+        runs ``run_housekeeping`` as one of its own tasks."""
+        for book in self._books.values():
+            book.add_listener(self._on_event)
+
+    def rest_routes(self) -> list[web.RouteDef]:
+        return [web.get("/fapi/v1/depth", self._depth), web.get("/fapi/v1/exchangeInfo", self._exchange_info),
+                web.get("/fapi/v1/ping", self._ping), web.get("/fapi/v1/time", self._time),
+                web.get("/__sim/book", self._true_book)]
 
     async def stop(self) -> None:
         for book in self._books.values():
@@ -197,44 +206,67 @@ class BinanceServer:
         route = request.match_info.get("route", LEGACY_ROUTE)
         ws = web.WebSocketResponse(autoping=False)
         await ws.prepare(request)
+        connection = self.open_session(ws, route, streams, combined)
+        try:
+            await self._read_loop(connection)
+        finally:
+            await self.close_session(connection)
+        return ws
+
+    def open_session(self, ws: Any, route: str, streams: Sequence[str], combined: bool) -> BinanceConnection:
+        """A new client connection on ``ws`` (an aiohttp response, or an in-process pipe with the same
+        ``send_str``/``ping``/``close``/``closed``), subscribed to ``streams`` (or sent the error frame)."""
         config = self.config
         connection = BinanceConnection(ws, route, combined, config.clock(), config.outbox_limit)
         self._connections.add(connection)
         connection.start()
-        try:
-            error = subscribe_streams(connection, streams, self._symbols_by_lower, self._index,
-                                      config.max_streams_per_connection)
-            if error is not None:
-                connection.send(error)
-            await self._read_loop(connection)
-        finally:
-            self._connections.discard(connection)
-            for name in tuple(connection.streams):
-                self._index(connection, name, add=False)
-            await connection.close(1000, "")
-        return ws
+        error = subscribe_streams(connection, list(streams), self._symbols_by_lower, self._index,
+                                  config.max_streams_per_connection)
+        if error is not None:
+            connection.send(error)
+        return connection
+
+    async def receive(self, connection: BinanceConnection, text: str) -> None:
+        """One text frame from the client: a method, answered (too many messages close the connection)."""
+        if await self._flooded(connection):
+            return
+        reply = handle_method(connection, text, self._symbols_by_lower, self._index,
+                              self.config.max_streams_per_connection)
+        if reply is not None:
+            connection.send(reply)
+
+    def on_pong(self, connection: BinanceConnection) -> None:
+        connection.last_pong_s = self.config.clock()
+
+    async def close_session(self, connection: BinanceConnection) -> None:
+        self._connections.discard(connection)
+        for name in tuple(connection.streams):
+            self._index(connection, name, add=False)
+        await connection.close(1000, "")
+
+    async def _flooded(self, connection: BinanceConnection) -> bool:
+        config = self.config
+        if connection.count_incoming(config.clock(), config.max_incoming_per_s):
+            await connection.close(1008, "too many messages")
+            return True
+        return False
 
     async def _read_loop(self, connection: BinanceConnection) -> None:
         ws = connection.ws
-        config = self.config
         while not ws.closed:
             msg = await ws.receive()
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                 return
-            if connection.count_incoming(config.clock(), config.max_incoming_per_s):
-                await connection.close(1008, "too many messages")
+            if msg.type is WSMsgType.TEXT:
+                await self.receive(connection, msg.data)
+            elif await self._flooded(connection):
                 return
-            if msg.type is WSMsgType.PING:
+            elif msg.type is WSMsgType.PING:
                 await ws.pong(msg.data)
             elif msg.type is WSMsgType.PONG:
-                connection.last_pong_s = config.clock()
-            elif msg.type is WSMsgType.TEXT:
-                reply = handle_method(connection, msg.data, self._symbols_by_lower, self._index,
-                                      config.max_streams_per_connection)
-                if reply is not None:
-                    connection.send(reply)
+                self.on_pong(connection)
 
-    async def _keep_connections(self) -> None:
+    async def run_housekeeping(self) -> None:
         """Server pings, pong timeouts and the connection lifetime."""
         config = self.config
         period = max(0.01, min(1.0, config.ping_interval_s, config.pong_timeout_s, config.max_connection_s) / 4)

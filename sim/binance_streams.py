@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
+from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
@@ -74,6 +75,34 @@ def parse_stream(name: str) -> StreamName | None:
     if _MARKET_KINDS.match(rest):
         return StreamName(name, upper, StreamKind.MARKET_OTHER)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class WsTarget:
+    """What a WebSocket URL asks for: its route, its streams, and whether payloads are wrapped (combined)."""
+
+    route: str
+    streams: tuple[str, ...]
+    combined: bool
+
+
+_WS_PATH_RE = re.compile(r"^(?:/(public|market|private))?/(ws|stream)(?:/(.+))?$")
+
+
+def ws_target(url: str) -> WsTarget | None:
+    """The target of a client URL (``[/<route>]/ws[/<a>/<b>]`` raw, ``[/<route>]/stream?streams=<a>/<b>``
+    combined), as the server's routes read it; None for a path the server does not serve."""
+    parts = urlsplit(url)
+    match = _WS_PATH_RE.match(parts.path)
+    if match is None:
+        return None
+    route, kind, tail = match.group(1) or LEGACY_ROUTE, match.group(2), match.group(3)
+    if kind == "stream":
+        if tail is not None:
+            return None
+        names = "".join(parse_qs(parts.query).get("streams", [""])[:1])
+        return WsTarget(route, tuple(s for s in names.split("/") if s), combined=True)
+    return WsTarget(route, tuple(s for s in (tail or "").split("/") if s), combined=False)
 
 
 def route_delivers(route: str, stream: StreamName) -> bool:

@@ -207,7 +207,7 @@ async def start_on(config: Config, venue: Venue, record: RecordOptions | None = 
     binance = None
     if settings is not None:
         binance = BinanceObiFeed(settings, recorder=None if recorder is None else recorder.binance,
-                                 clock_ns=clock.monotonic_ns)
+                                 clock_ns=clock.monotonic_ns, wall_clock=clock.wall, wire=venue.binance_wire)
     elif not venue.has_binance:
         log.info("the %s venue has no Binance feed: using the Lighter imbalance only", venue.name)
     elif config.alpha.source == "binance":

@@ -11,7 +11,9 @@ the daemon the same members either way:
   intents too);
 - ``reader``: active orders, orders by client index, the account, the top of book, the account tier;
 - ``tasks``: the venue's own background jobs, which the daemon supervises with its own;
-- ``close``: releases everything (idempotent).
+- ``close``: releases everything (idempotent);
+- ``has_binance`` and ``binance_wire``: whether the daemon may run the Binance feed, and how it reaches the
+  venue's Binance market (None: over the network, at the configured endpoints; the local venue's is in-process).
 
 The ``MarketMaker``, execution, pacing, reconcile and shutdown code above the seam is identical for all
 venues; only the venue object and the clock differ.
@@ -22,6 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from lmm.core.market import MarketInfo
+from lmm.venue.binance.obi_feed import BinanceWire
 from lmm.venue.lighter.rest import VenueReader
 from lmm.venue.lighter.tx_sender import TxSender
 from lmm.venue.ws.manager import LighterWsManager
@@ -39,4 +42,5 @@ class Venue:
     reader: VenueReader
     close: Callable[[], Awaitable[None]]
     tasks: Mapping[str, Job] = field(default_factory=dict)
-    has_binance: bool = True  # False: the venue offers no Binance feed (the local venue today)
+    has_binance: bool = True  # False: the venue offers no Binance feed (the local venue without its market)
+    binance_wire: BinanceWire | None = None  # None: the feed connects to the configured endpoints

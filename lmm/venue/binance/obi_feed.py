@@ -13,14 +13,17 @@
 # - `alpha(now_ns)` is (z, sample_ns) or None: stale last event (> stale_seconds), unsynced or crossed
 #   book, old sample, or fewer than `min_samples` samples;
 # - with a recorder (`--record`, `tape.bot_recorder.BinanceTap`) every frame, snapshot body, connection and
-#   lost sync is handed to it as well: one call each, never in the way of the sync.
+#   lost sync is handed to it as well: one call each, never in the way of the sync;
+# - with a `BinanceWire` (the local venue's in-process Binance market) the stream's connection and the
+#   depth snapshot go through the wire instead of a socket and an HTTP session; the rest is the same code.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,8 +35,14 @@ from lmm.book.lighter_book import SideFactory
 from lmm.config.config import DEFAULTS
 from lmm.core.backoff import BackoffPolicy
 from lmm.venue.binance.market import BinanceMarket, binance_symbol, market_for
-from lmm.venue.binance.snapshot import PacerSettings, SnapshotError, SnapshotPacer, fetch_snapshot
-from lmm.venue.ws.connection import ConnectionSettings, Frames, ReconnectingWebSocket, Sleep
+from lmm.venue.binance.snapshot import (
+    FetchedSnapshot,
+    PacerSettings,
+    SnapshotError,
+    SnapshotPacer,
+    fetch_snapshot,
+)
+from lmm.venue.ws.connection import ConnectFactory, ConnectionSettings, Frames, ReconnectingWebSocket, Sleep
 from lmm.venue.ws.reconnect import WatchdogTimeout
 
 if TYPE_CHECKING:
@@ -42,6 +51,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ClockNs = Callable[[], int]
+SnapshotFetch = Callable[[str, int], Awaitable[FetchedSnapshot]]  # (symbol, limit) -> snapshot or SnapshotError
+
+
+@dataclass(frozen=True)
+class BinanceWire:
+    """An in-process route to a Binance market (the local venue's): a ``connect_factory`` for the combined
+    stream and the depth-snapshot fetch, in place of a socket and an HTTP session. The URLs only name it."""
+
+    connect_factory: ConnectFactory
+    fetch_snapshot: SnapshotFetch
+    ws_url: str
+    rest_url: str
 
 # ---- decoding --------------------------------------------------------------------------------------------
 
@@ -196,8 +217,12 @@ class BinanceObiFeed:
         clock_ns: ClockNs = time.monotonic_ns,
         wall_clock: Callable[[], float] = time.time,
         recorder: BinanceTap | None = None,
+        wire: BinanceWire | None = None,
     ) -> None:
+        if wire is not None:
+            settings = dataclasses.replace(settings, ws_url=wire.ws_url, rest_url=wire.rest_url)
         self.settings = settings
+        self._wire = wire
         self._recorder = recorder
         market = settings.market
         self.sync = BinanceDepthSync(market.price_decimals, market.size_decimals, side_factory)
@@ -222,6 +247,7 @@ class BinanceObiFeed:
             rng=rng,
             sleep=sleep,
             clock=lambda: clock_ns() / 1e9,
+            **({} if wire is None else {"connect_factory": wire.connect_factory}),
         )
         self._snapshot_wanted = asyncio.Event()
         self._counters = _FeedCounters()
@@ -292,10 +318,15 @@ class BinanceObiFeed:
 
         Sampling is not started here: the owner of the fixed clock calls `sample()` once per step.
         """
-        session = self._session or aiohttp.ClientSession()
+        session: aiohttp.ClientSession | None = None
+        if self._wire is not None:
+            fetch = self._wire.fetch_snapshot
+        else:
+            session = self._session or aiohttp.ClientSession()
+            fetch = self._http_fetch(session)
         tasks = [
             asyncio.create_task(self._conn.run(), name="binance-ws"),
-            asyncio.create_task(self._snapshot_worker(session), name="binance-snapshots"),
+            asyncio.create_task(self._snapshot_worker(fetch), name="binance-snapshots"),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -305,7 +336,7 @@ class BinanceObiFeed:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if self._session is None:
+            if session is not None and self._session is None:
                 await session.close()
 
     async def close(self) -> None:
@@ -422,7 +453,15 @@ class BinanceObiFeed:
                 settings.market.symbol, settings.looking_depth, report.bid_coverage, report.ask_coverage,
             )
 
-    async def _snapshot_worker(self, session: aiohttp.ClientSession) -> None:
+    def _http_fetch(self, session: aiohttp.ClientSession) -> SnapshotFetch:
+        rest_url = self.settings.rest_url
+
+        def fetch(symbol: str, limit: int) -> Awaitable[FetchedSnapshot]:
+            return fetch_snapshot(session, rest_url, symbol, limit)
+
+        return fetch
+
+    async def _snapshot_worker(self, fetch: SnapshotFetch) -> None:
         settings = self.settings
         while True:
             await self._snapshot_wanted.wait()
@@ -438,8 +477,7 @@ class BinanceObiFeed:
             request_ns = None if recorder is None else recorder.snapshot_request(
                 f"{settings.rest_url.rstrip('/')}/fapi/v1/depth", settings.pacer.limit)
             try:
-                fetched = await fetch_snapshot(session, settings.rest_url, settings.market.symbol,
-                                               settings.pacer.limit)
+                fetched = await fetch(settings.market.symbol, settings.pacer.limit)
             except SnapshotError as exc:
                 if recorder is not None:
                     recorder.snapshot_failed(str(exc))

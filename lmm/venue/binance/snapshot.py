@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -131,14 +132,19 @@ async def fetch_snapshot(
             url, params={"symbol": symbol, "limit": str(limit)}, timeout=aiohttp.ClientTimeout(total=timeout_s)
         ) as response:
             body = await response.read()
-            used_weight = _int_header(response.headers.get("X-MBX-USED-WEIGHT-1M"))
-            if response.status in (418, 429):
-                retry_after = _retry_after(response.headers.get("Retry-After"))
-                raise SnapshotError(f"depth snapshot throttled: HTTP {response.status}", retry_after)
-            if response.status != 200:
-                raise SnapshotError(f"depth snapshot failed: HTTP {response.status}: {body[:200]!r}")
+            status, headers = response.status, response.headers
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise SnapshotError(f"depth snapshot request failed: {exc!r}") from exc
+    return snapshot_from_response(status, headers, body, limit)
+
+
+def snapshot_from_response(status: int, headers: Mapping[str, str], body: bytes, limit: int) -> FetchedSnapshot:
+    """The depth answer read as the venue means it (however it was fetched); raises SnapshotError."""
+    used_weight = _int_header(headers.get("X-MBX-USED-WEIGHT-1M"))
+    if status in (418, 429):
+        raise SnapshotError(f"depth snapshot throttled: HTTP {status}", _retry_after(headers.get("Retry-After")))
+    if status != 200:
+        raise SnapshotError(f"depth snapshot failed: HTTP {status}: {body[:200]!r}")
     return FetchedSnapshot(decode_snapshot(body, limit), used_weight, body)
 
 

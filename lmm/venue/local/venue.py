@@ -11,6 +11,8 @@ Rules:
 - Assumptions (docs/local-venue.md): order entry latency ``entry_latency_s`` for every batch; matching,
   fees by account tier, the premium volume quota, the standard tier's 60 tx/minute and the venue's
   refusals are the simulator engine's; market data and account events reach the bot with no delay.
+- With the synthetic market (and ``with_binance``), the simulator's Binance market is served in-process too
+  (``binance.LocalBinance``): the daemon's ``BinanceObiFeed`` reads it through the venue's ``binance_wire``.
 """
 from __future__ import annotations
 
@@ -27,8 +29,9 @@ from lmm.venue.clock import Clock
 from lmm.venue.lighter.market_info import MarketLookupError, select_market
 from lmm.venue.lighter.rest import TokenCache, VenueReader
 from lmm.venue.lighter.tx_sender import TxSender
+from lmm.venue.local.binance import LocalBinance
 from lmm.venue.local.sending import EngineNonces, LocalTransport, UnsignedTxWriter
-from lmm.venue.local.wire import LocalConnector, LocalHttp
+from lmm.venue.local.wire import LighterSessions, LocalConnector, LocalHttp
 from lmm.venue.ws.manager import LighterWsManager, WsSettings
 from sim.engine import Engine
 from sim.lighter_server import LighterServer
@@ -54,6 +57,7 @@ class LocalVenueParams:
     tier: str = "premium"
     entry_latency_s: float = 0.05  # sent -> matched, every batch
     with_market: bool = True  # False: an empty book, no synthetic flow (tests place the liquidity)
+    with_binance: bool = True  # the market's Binance books served in-process (needs with_market)
     market_params: MarketParams = field(default_factory=MarketParams)
     markets: tuple[MarketSpec, ...] = DEFAULT_MARKETS  # the engine's markets (a tape's market for a backtest)
 
@@ -89,7 +93,10 @@ class LocalVenue:
         self.account_index = self.engine.create_account(params.collateral_usd * MICRO_USDC, params.tier)
         self.engine.register_api_key(self.account_index, API_KEY_INDEX, PLACEHOLDER_PUBLIC_KEY)
         self.http = LocalHttp(self.server.rest.routes(), self.server.rest.middleware)
-        self.connector = LocalConnector(self.server.ws)
+        self.connector = LocalConnector(LighterSessions(self.server.ws))
+        self.binance: LocalBinance | None = None
+        if self.market is not None and params.with_binance:
+            self.binance = LocalBinance(self.market, clock)
         self.transport: LocalTransport | None = None
         self._closed = False
 
@@ -119,13 +126,16 @@ class LocalVenue:
                  self.account_index, self.params.collateral_usd, self.params.tier,
                  self.params.entry_latency_s * 1e3, self.params.seed)
         return Venue("local", market, self.account_index, streams, sender, reader, close,
-                     tasks={"local-venue": self.run}, has_binance=False)
+                     tasks={"local-venue": self.run}, has_binance=self.binance is not None,
+                     binance_wire=None if self.binance is None else self.binance.wire())
 
     async def run(self) -> None:
         """The venue's own time: the 50 ms publishing beat and the synthetic market's steps."""
         jobs = [self.server.run_beat()]
         if self.market is not None:
             jobs.append(self._drive_market())
+        if self.binance is not None:
+            jobs.append(self.binance.run())
         if self._driver is not None:
             jobs.append(self._driver(self))
         await asyncio.gather(*jobs)
@@ -144,13 +154,19 @@ class LocalVenue:
         if self._closed:
             return
         self._closed = True
+        if self.binance is not None:
+            await self.binance.close()
         await self.server.stop()
 
     # ---- faults, and what a test or a report reads from the venue ----------------------------------------
 
     def inject_fault(self, kind: str, **params: Any) -> None:
-        """The simulator's Lighter faults (sim/README.md), applied now on the run's clock."""
-        if kind == "drop_connections":
+        """The simulator's Lighter and Binance faults (sim/README.md), applied now on the run's clock."""
+        if kind.startswith("binance_"):
+            if self.binance is None:
+                raise ValueError(f"{kind}: the local venue serves no Binance market")
+            self.binance.inject_fault(kind, params)
+        elif kind == "drop_connections":
             self.server.hub.drop_all()
         elif kind == "taker_sweep":
             self.server.sweeps.add(params, self.clock.monotonic())
