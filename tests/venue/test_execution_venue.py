@@ -74,7 +74,7 @@ def test_unknown_order_is_cancelled_and_vanished_order_cleared(tmp_path: Path) -
 
 def test_unknown_outcome_pauses_quoting_until_reconciled(tmp_path: Path) -> None:
     async def body(bot: LocalBot) -> None:
-        rt, mm, sender = bot.rt, bot.rt.mm, bot.rt.sender
+        mm, sender = bot.rt.mm, bot.rt.sender
         sender._timeout = 0.3  # a send timeout shorter than the delayed acknowledgement below
         bot.venue.inject_fault("delay_ack", delay_ms=1500, count=1)
         results = await sender.send(plan(mm, bot.clock, targets()))

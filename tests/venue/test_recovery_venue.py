@@ -11,6 +11,7 @@ from pathlib import Path
 from params_support import default_params
 from venue_support import BTC, LocalBot, set_quota, venue_config, with_local_bot
 
+from lmm.config.config import Config
 from lmm.core.ids import ClientOrderIndexAllocator
 from lmm.core.intents import TIF_IOC, CreateOrder, UpdateLeverage
 from lmm.core.pacing import Pacer
@@ -60,7 +61,7 @@ def feeds_ready(bot: LocalBot) -> bool:
     return book.valid and book.best_bid_tick > 0 and book.best_ask_tick > 0 and bot.rt.mm.account.position_known
 
 
-def quiet_config(tmp_path: Path):  # noqa: ANN201
+def quiet_config(tmp_path: Path) -> Config:
     # the daemon's own recovery off: the tests drive their own runner
     return venue_config(tmp_path, quota_recovery={"enabled": False})
 
