@@ -48,16 +48,6 @@ async def sim_orders(sim: SimHandle, account: SimAccount) -> list[dict[str, Any]
     return await asyncio.to_thread(sim.orders, account.account_index)
 
 
-async def sim_account(sim: SimHandle, account: SimAccount) -> dict[str, Any]:
-    return await asyncio.to_thread(sim.account, account.account_index)
-
-
-async def sim_position_lots(sim: SimHandle, account: SimAccount, market_id: int = BTC) -> int:
-    body = await sim_account(sim, account)
-    text = body["positions"].get(str(market_id), {}).get("position", "0")
-    return round(float(text) * 10**5) if market_id == BTC else round(float(text) * 10**4)
-
-
 async def exchange_nonce(session: aiohttp.ClientSession, sim: SimHandle, account: SimAccount) -> int:
     async with session.get(f"{sim.lighter_url}/api/v1/nextNonce",
                            params={"account_index": str(account.account_index),
@@ -153,19 +143,3 @@ async def running_bot(runtime: daemon.Runtime) -> AsyncIterator[asyncio.Event]:
         stop.set()
         status = await asyncio.wait_for(task, 20)
         assert status == daemon.EXIT_OK, "a supervised task failed"
-
-
-async def set_quota(sim: SimHandle, account_index: int, remaining: int) -> None:
-    """White-box: set an account's premium volume quota on the simulator's own loop."""
-
-    async def apply() -> None:
-        sim.simulator_thread.simulator.engine._state.accounts[account_index].limits.quota.remaining = remaining
-
-    await asyncio.to_thread(sim.simulator_thread.call, apply)
-
-
-def best_touch(sim: SimHandle, market_id: int = BTC) -> tuple[int, int]:
-    book = sim.book(market_id)
-    bid = round(float(book["bids"][0][0]) * 10) if book["bids"] else 0
-    ask = round(float(book["asks"][0][0]) * 10) if book["asks"] else 0
-    return bid, ask

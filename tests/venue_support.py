@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lmm.config.config import Config, load_config
+from lmm.core.intents import TxIntent
 from lmm.daemon import run as daemon
 from lmm.daemon.run import run_daemon
 from lmm.venue.clock import VirtualClock, virtual_time_loop
-from lmm.venue.local.venue import LocalVenue, LocalVenueParams
+from lmm.venue.local.sending import UnsignedTxWriter
+from lmm.venue.local.venue import API_KEY_INDEX, LocalVenue, LocalVenueParams
 
 BTC = 1
 LOT_BTC = 1e-5
@@ -119,14 +121,18 @@ class LocalBot:
 
 
 def with_local_bot(config: Config, body: Callable[[LocalBot], Awaitable[T]], *, seed: int = 1,
-                   run_tasks: bool = True, **venue_params: Any) -> T:
+                   run_tasks: bool = True, prepare: Callable[[LocalVenue], Awaitable[Any]] | None = None,
+                   **venue_params: Any) -> T:
     """The daemon's own start-up on the local venue, its supervised tasks while ``body`` runs (unless
-    ``run_tasks`` is False), then its shutdown path, which must confirm that no order is left."""
+    ``run_tasks`` is False), then its shutdown path, which must confirm that no order is left.
+    ``prepare(venue)`` runs first, before the daemon starts (orders left on the account, a drained quota)."""
     clock = VirtualClock(wall_epoch_ns=EPOCH_NS)
     loop = virtual_time_loop(clock)
     venue = LocalVenue(clock, LocalVenueParams(seed=seed, **venue_params))
 
     async def main() -> T:
+        if prepare is not None:
+            await prepare(venue)
         rt = await daemon.start_on(config, await venue.open(config, "BTC"), clock=clock)
         stop = asyncio.Event()
         supervised = asyncio.create_task(daemon._supervise(rt, stop, None)) if run_tasks else None
@@ -144,3 +150,21 @@ def with_local_bot(config: Config, body: Callable[[LocalBot], Awaitable[T]], *, 
         return loop.run_until_complete(main())
     finally:
         loop.close()
+
+
+def set_quota(venue: LocalVenue, remaining: int) -> None:
+    """White box: set the account's premium volume quota on the venue's engine."""
+    venue.engine._state.accounts[venue.account_index].limits.quota.remaining = remaining
+
+
+async def send_as_account(venue: LocalVenue, intents: list[TxIntent]) -> list[int]:
+    """Send transactions with the account's own key, outside the bot (a person, or another program, on the same
+    account); one at a time, at the engine's expected nonce. Returns the HTTP statuses of the venue's answers."""
+    writer = UnsignedTxWriter(venue.account_index, API_KEY_INDEX, venue.clock.wall_ms)
+    statuses = []
+    for intent in intents:
+        nonce = venue.engine.next_nonce(venue.account_index, API_KEY_INDEX)
+        [signed] = await writer.sign_batch([intent], nonce)
+        reply = await venue.server.gateway.send_tx(signed.tx_type, signed.tx_info)
+        statuses.append(reply.http_status)
+    return statuses

@@ -1,12 +1,12 @@
 """End to end: the daemon (``market_maker_v2.py``) as a subprocess in live mode against the simulator.
 
 One daemon run is shared by the tests of this module, in file order: it quotes both sides without ever
-crossing, gets filled, skews with its inventory and keeps the position within the limit; the last test
-stops it with SIGTERM and checks that no order of the account is left on the simulator.
+crossing, gets filled as a maker and keeps the position within the limit; the last test stops it with SIGTERM
+and checks that no order of the account is left on the simulator. (The inventory skew and the limit under
+sweeps, decisions, are tested exactly on the local venue: tests/venue.)
 """
 from __future__ import annotations
 
-import itertools
 import re
 import signal
 import time
@@ -98,21 +98,6 @@ def _trades_and_post_only_cancels(sim: SimHandle, account_index: int) -> tuple[l
     return sim.simulator_thread.call(read)
 
 
-def _skew_pairs(samples: list[Sample]) -> list[tuple[float, float]]:
-    """(adding-side distance, reducing-side distance) from mid in bp, for samples with |q| >= 0.1 whose
-    position had not changed since the sample before (the daemon has had time to requote)."""
-    pairs = []
-    for before, now in itertools.pairwise(samples):
-        if now.quotes is None or now.position != before.position:
-            continue
-        if abs(now.position) * now.mid < 0.1 * FLAT_LIMIT_USD:
-            continue
-        bid, ask = now.quotes
-        bid_bp, ask_bp = (now.mid - bid) / now.mid * 1e4, (ask - now.mid) / now.mid * 1e4
-        pairs.append((bid_bp, ask_bp) if now.position > 0 else (ask_bp, bid_bp))
-    return pairs
-
-
 @pytest.fixture(scope="module")
 def trading(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TradingRun]:
     tmp: Path = tmp_path_factory.mktemp("e2e_trading")
@@ -141,9 +126,12 @@ def test_quotes_both_sides_and_never_crosses(trading: TradingRun) -> None:
 
 
 def test_gets_filled_as_maker_with_the_position_within_the_limit(trading: TradingRun) -> None:
+    """Fills reach the process over the real protocol; the limit and the skew as decisions are tested exactly
+    in virtual time (tests/venue/test_decisions_venue.py, test_skew_venue.py)."""
     sim, account = trading.sim, trading.account
-    wait_for(lambda: trading.volume() > 0, 40, "volume on the account", interval=0.25)
-    trading.watch(15)  # fills keep coming at this spread: watch the position move
+    wait_for(lambda: len(_trades_and_post_only_cancels(sim, account.account_index)[0]) >= 2, 40,
+             "two fills of the account", interval=0.25)
+    trading.watch(2)
     makers, crossed = _trades_and_post_only_cancels(sim, account.account_index)
     assert len(makers) >= 2 and all(makers), "every fill of a post-only quote is a maker fill"
     assert crossed == 0
@@ -153,20 +141,6 @@ def test_gets_filled_as_maker_with_the_position_within_the_limit(trading: Tradin
     limit = POSITION_SAFETY * equity * LEVERAGE
     one_order = CAPITAL_USAGE * LEVERAGE * COLLATERAL_USD * 1.05
     assert max(abs(s.position) * s.mid for s in trading.samples) <= limit + one_order
-
-
-def test_inventory_skews_the_quotes(trading: TradingRun) -> None:
-    """With a position, the side that adds to it is quoted farther from mid than the side that reduces it."""
-    deadline = time.monotonic() + 40
-    while len(_skew_pairs(trading.samples)) < 10 and time.monotonic() < deadline:
-        trading.watch(2)
-    pairs = _skew_pairs(trading.samples)
-    assert len(pairs) >= 10, f"too few samples with a position: {pairs}"
-    # without a skew both figures would sit near one half and zero (the quotes drift either way with the mid)
-    farther = sum(1 for adding, reducing in pairs if adding > reducing)
-    mean_excess_bp = sum(adding - reducing for adding, reducing in pairs) / len(pairs)
-    assert farther >= 0.8 * len(pairs), pairs
-    assert mean_excess_bp > 0.25, pairs
 
 
 def test_sigterm_cancels_every_order_and_exits_zero(trading: TradingRun) -> None:

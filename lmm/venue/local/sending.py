@@ -27,6 +27,7 @@ from lmm.core.intents import (
     UpdateLeverage,
 )
 from lmm.core.nonce_settlement import NonceCounter
+from lmm.core.outcomes import Outcome
 from lmm.venue.lighter.signing import SignedTx, SignError
 from lmm.venue.lighter.tx_sender import Reply, classify_reply
 
@@ -124,7 +125,15 @@ class LocalTransport:
         return True
 
     async def send(self, signed: Sequence[SignedTx], timeout: float) -> Reply:
+        """As the live transports do, an answer later than ``timeout`` is an unknown outcome (the batch may
+        have landed)."""
         self.last_write_ns = self._clock_ns()
+        try:
+            return await asyncio.wait_for(self._deliver(signed), timeout)
+        except TimeoutError:
+            return Reply(Outcome.UNKNOWN, None, f"no reply within {timeout:.1f}s")
+
+    async def _deliver(self, signed: Sequence[SignedTx]) -> Reply:
         if self._latency_s > 0:
             await asyncio.sleep(self._latency_s)
         self.batches += 1
