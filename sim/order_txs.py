@@ -93,10 +93,12 @@ def plan_create(state: EngineState, scheduler: OrderScheduler, account: Account,
         return ErrorCode.INVALID_CLIENT_ORDER_INDEX
     if tx.client_order_index and tx.client_order_index in account.client_orders:
         return ErrorCode.CLIENT_ORDER_INDEX_EXISTS
-    if len(account.live_orders) >= MAX_LIVE_ORDERS_PER_ACCOUNT:
+    if account.limits.exempt:  # the rest of the market (synthetic or mirrored) is many traders, not one account
+        pass
+    elif len(account.live_orders) >= MAX_LIVE_ORDERS_PER_ACCOUNT:
         return ErrorCode.MAX_ACTIVE_ORDERS_ACCOUNT
-    position = account.positions.get(spec.market_id)
-    if position is not None and position.open_order_count >= MAX_LIVE_ORDERS_PER_MARKET:
+    elif (position := account.positions.get(spec.market_id)) is not None and \
+            position.open_order_count >= MAX_LIVE_ORDERS_PER_MARKET:
         return ErrorCode.MAX_ACTIVE_ORDERS_MARKET
 
     def execute(tx_hash: str) -> int:

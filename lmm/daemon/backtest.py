@@ -71,6 +71,9 @@ def tape_market(tape: Tape, symbol: str | None) -> TapeMarketInfo:
     meta = binance.get(symbol.upper())
     if meta is None:
         raise BacktestError(f"{tape.directory}: no Binance market {symbol} (the tape has {', '.join(sorted(binance))})")
+    if meta.size_unit != "base":
+        raise BacktestError(f"{tape.directory}: {meta.symbol} is an inverse ({meta.market}) market sized in "
+                            f"{meta.size_unit}; only linear markets sized in the base asset can be backtested yet")
     return TapeMarketInfo(meta.symbol, meta.price_decimals, meta.size_decimals)
 
 
@@ -91,7 +94,8 @@ def run_backtest(config: Config, options: BacktestOptions) -> dict[str, Any]:
                     "quote (set LMM_VOL_OBI_WARMUP_SECONDS)", warmup, (end_ns - start_ns) / 1e9)
     spec = MarketSpec(market_id=MARKET_ID, symbol=info.symbol, price_decimals=info.price_decimals,
                       size_decimals=info.size_decimals, min_base_amount=1, min_quote_amount=0)
-    clock = VirtualClock(start_ns=start_ns, wall_epoch_ns=start_ns)
+    # monotonic time stays small (float seconds keep sub-microsecond precision); wall time is the tape's
+    clock = VirtualClock(wall_epoch_ns=start_ns)
     loop = virtual_time_loop(clock)
     replay: dict[str, BinanceTapeMarket] = {}
     mirror_holder: dict[str, BookMirror] = {}
@@ -166,6 +170,7 @@ def build_report(venue: LocalVenue, market: BinanceTapeMarket | None, status: in
         "tape": str(options.tape), "symbol": info.symbol, "venue": "binance",
         "window_ns": list(window), "seconds": (window[1] - window[0]) / 1e9,
         "exit_status": status,
+        "orders": len(venue.engine.inactive_orders(me, limit=10**9)) + len(venue.open_orders()),
         "fills": len(trades), "maker_fills": maker, "taker_fills": len(trades) - maker,
         "volume_usd": volume,
         "pnl_net_usd": equity - options.collateral_usd,

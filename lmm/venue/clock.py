@@ -18,6 +18,7 @@ import time
 from typing import Protocol
 
 NS = 1_000_000_000
+MAX_START_NS = 10**6 * NS  # about 11 days
 
 
 class Clock(Protocol):
@@ -57,6 +58,9 @@ class VirtualClock:
     virtual = True
 
     def __init__(self, start_ns: int = 1_000 * NS, wall_epoch_ns: int | None = None) -> None:
+        if not 0 <= start_ns <= MAX_START_NS:
+            # asyncio keeps time in float seconds: far from zero they lose the nanoseconds its timers need
+            raise ValueError("virtual monotonic time must start near zero; set wall_epoch_ns for the wall clock")
         self._now_ns = start_ns
         # wall = monotonic + offset; by default the virtual run starts at the real wall time
         self._wall_offset_ns = (time.time_ns() if wall_epoch_ns is None else wall_epoch_ns) - start_ns

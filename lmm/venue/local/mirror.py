@@ -23,7 +23,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sim.engine import Engine
 from sim.engine_types import (
@@ -35,6 +35,7 @@ from sim.engine_types import (
     TimeInForce,
     TxMeta,
     TxOutcome,
+    TxResult,
 )
 
 RISK_AVERSE = "risk_averse"
@@ -52,6 +53,7 @@ class MirrorStats:
     trades: int = 0
     engine_txs: int = 0
     rejected: int = 0
+    rejection_codes: dict[int, int] = field(default_factory=dict)
 
 
 class _Account:
@@ -147,8 +149,10 @@ class BookMirror:
         tx = ModifyOrderTx(market_index=self._market_id, index=order.order_index, base_amount=size, price=order.price)
         self._send(self._maker, now_ns, lambda meta: self._engine.modify_order(now_ns, meta, tx))
 
-    def _send(self, account: _Account, now_ns: int, submit: Callable[[TxMeta], object]) -> None:
+    def _send(self, account: _Account, now_ns: int, submit: Callable[[TxMeta], TxResult]) -> None:
         self.stats.engine_txs += 1
         result = submit(account.meta())
-        if getattr(result, "outcome", None) is not TxOutcome.ACCEPTED:
+        if result.outcome is not TxOutcome.ACCEPTED:
             self.stats.rejected += 1
+            codes = self.stats.rejection_codes
+            codes[result.code] = codes.get(result.code, 0) + 1

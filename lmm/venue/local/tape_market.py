@@ -1,6 +1,6 @@
 """A recorded Binance market replayed into the local venue: the tape's depth stream, synced by the product's own
 Binance sync code, is mirrored level by level into the engine (``mirror.BookMirror``), and the tape's trades
-take liquidity from it. The run's virtual clock follows the tape's local receive time.
+take liquidity from it. The run's virtual wall clock is the tape's local receive time.
 
 Rules:
 - Events are replayed in local-time order (the order the recorder received them: what the bot would have seen).
@@ -69,10 +69,10 @@ class BinanceTapeMarket:
                                    with_raw=True, start_ns=self._start_ns, end_ns=self._end_ns)
         for ev in events:
             local_ns = ev[0]
-            delay = local_ns - clock.monotonic_ns()
+            delay = local_ns - clock.wall_ns()
             if delay > 0:
                 await asyncio.sleep(delay / 1e9)
-            now = clock.monotonic_ns()
+            now = clock.wall_ns()  # the tape's time: the engine and the report use the wall clock
             stats.events += 1
             kind = ev[2]
             if kind == BINANCE_DEPTH:
@@ -153,7 +153,7 @@ class BinanceTapeMarket:
     def _sample_mid(self, now: int) -> None:
         if now < self._next_mid_ns or not self.sync.synced:
             return
-        mid2 = self.sync.mid_ticks2
+        mid2 = self.sync.mid_ticks2()
         if mid2 is not None:
             self.stats.mids.append((now, mid2))
             self._next_mid_ns = now + 100_000_000

@@ -1,0 +1,108 @@
+"""The backtester on the real ETHUSDT tape in ../shared/data: the unchanged daemon on the local venue, the
+tape's book mirrored into the engine, on a virtual clock that follows the tape."""
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from lmm.config.config import load_config
+from lmm.daemon.backtest import BacktestError, BacktestOptions, run_backtest
+from lmm.venue.clock import VirtualClock, virtual_time_loop
+from lmm.venue.local.mirror import BookMirror
+from lmm.venue.local.tape_market import BinanceTapeMarket
+from lmm.venue.tape.hftbacktest import import_hftbacktest
+from lmm.venue.tape.reader import open_tape
+from sim.engine import Engine
+from sim.markets import MarketSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = next((d / "shared" / "data" for d in (ROOT.parent, ROOT.parent.parent) if (d / "shared" / "data").is_dir()),
+            ROOT.parent / "shared" / "data")
+USDM = DATA / "binance-usdm-ethusdt-20240808.gz"
+COINM = DATA / "binance-coinm-btcusd_perp-20240808.gz"
+pytestmark = pytest.mark.skipif(not USDM.exists(), reason="real recordings not present")
+WINDOW_S = 60  # a minute of the tape: 40 s of quoting after the 20 s warm-up
+
+
+@pytest.fixture(scope="module")
+def eth_tape(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("eth") / "tape"
+    import_hftbacktest(USDM, out)
+    return out
+
+
+def config(tmp_path: Path, **vol_obi: float):
+    data = {"vol_obi": {"warmup_seconds": 20, "vol_to_half_spread": 2, "min_half_spread_bps": 1.5, **vol_obi},
+            "trading": {"default_quote_update_threshold_bps": 0.7},
+            "alpha": {"source": "none"},
+            "risk": {"max_drawdown_usd": 0, "max_daily_loss_usd": 0, "max_fills_per_minute": 0}}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(data))
+    return load_config(path, env={})
+
+
+def window(tape: Path) -> BacktestOptions:
+    start = open_tape(tape).span_ns()[0]
+    return BacktestOptions(tape, start_ns=start, end_ns=start + WINDOW_S * 10**9)
+
+
+def test_a_backtest_runs_end_to_end_and_repeats_exactly(eth_tape: Path, tmp_path: Path):
+    cfg, options = config(tmp_path), window(eth_tape)
+    first = run_backtest(cfg, options)
+    assert first["exit_status"] == 0
+    assert first["replay"]["syncs"] == 1 and first["replay"]["gaps"] == 0
+    assert first["fills"] > 0 and first["maker_fills"] == first["fills"]  # post-only quotes: maker fills only
+    assert first["mirror"]["rejected"] == 0
+    for key in ("fills", "pnl_net_usd", "markouts_bps"):
+        assert key in first
+    assert first["markouts_bps"]["1s"]["all"]["count"] > 0
+    assert json.dumps(run_backtest(cfg, options), sort_keys=True) == json.dumps(first, sort_keys=True)
+
+
+def test_quotes_inside_the_spread_fill_and_quotes_100_bp_away_do_not(eth_tape: Path, tmp_path: Path):
+    options = window(eth_tape)
+    far = run_backtest(config(tmp_path, min_half_spread_bps=100), options)
+    assert far["orders"] >= 2, "the bot quoted"
+    assert far["fills"] == 0
+    near = run_backtest(config(tmp_path), options)
+    assert near["fills"] > 0
+
+
+def test_the_mirrored_book_is_the_tapes_book(eth_tape: Path):
+    """After every applied depth event, the engine's touch is the synced tape book's touch (the product's own
+    Binance sync); a trade applied just before the diff that reports it may leave it one event behind."""
+    tape = open_tape(eth_tape)
+    spec = MarketSpec(market_id=1, symbol="ETHUSDT", price_decimals=2, size_decimals=3, min_base_amount=1,
+                      min_quote_amount=0)
+    engine = Engine((spec,))
+    clock = VirtualClock(wall_epoch_ns=tape.span_ns()[0])
+    loop = virtual_time_loop(clock)
+    counts = {"checked": 0, "differ": 0}
+
+    class Checked(BinanceTapeMarket):
+        def _on_depth(self, ev: tuple, now: int) -> None:
+            super()._on_depth(ev, now)
+            if self.sync.synced:
+                counts["checked"] += 1
+                counts["differ"] += engine.best_bid_ask(1) != (self.sync.bids.best(), self.sync.asks.best())
+
+    start = tape.span_ns()[0]
+    market = Checked(tape, "ETHUSDT", 2, 3, BookMirror(engine, 1), clock, end_ns=start + 2 * WINDOW_S * 10**9)
+    try:
+        loop.run_until_complete(asyncio.wait_for(market.run(), timeout=3600))
+    finally:
+        loop.close()
+    assert counts["checked"] > 2000
+    assert counts["differ"] <= counts["checked"] // 1000, counts
+
+
+def test_an_inverse_market_is_refused_with_a_clear_error(tmp_path: Path):
+    if not COINM.exists():
+        pytest.skip("COIN-M recording not present")
+    out = tmp_path / "btc"
+    import_hftbacktest(COINM, out)
+    with pytest.raises(BacktestError, match="inverse"):
+        run_backtest(config(tmp_path), BacktestOptions(out))
