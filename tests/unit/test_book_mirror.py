@@ -69,7 +69,7 @@ def test_a_trade_fills_us_only_after_the_queue_ahead():
 
 
 def test_no_level_is_left_when_the_external_level_goes():
-    engine, mirror, me = setup(RISK_AVERSE)
+    engine, mirror, _ = setup(RISK_AVERSE)
     mirror.set_level(True, P + 100, 0, NOW)
     assert engine.best_bid_ask(1) == (P, None)
     assert mirror.stats.rejected == 0
