@@ -32,10 +32,10 @@ test: build
 	$(PY) -m pytest -q
 
 # the unit and venue tiers: pure functions and state machines, and the daemon on the in-process local venue
-# in virtual time; no sockets, no sleeps (tests/unit, tests/venue)
+# in virtual time; no sockets, no sleeps (tests/unit, tests/venue), on two worker processes
 test-fast: build
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q tests/unit tests/venue
+	$(PY) -m pytest -q -n 2 tests/unit tests/venue
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,55 @@
+"""Backtest speed: tape events replayed per second through the whole daemon on the local venue.
+
+    .venv/bin/python bench/bench_backtest.py [--tape DIR] [--seconds S]
+
+Without --tape, the real USD-M recording in ../shared/data is imported into a temporary tape first. Runs the
+default configuration (with the warm-up cut to 30 s so the bot quotes) over the first --seconds of the tape
+(default: all of it) and prints `backtest: <N> events/s` (tape events replayed / CPU seconds of this process),
+then the fills and the mirror's engine transactions, which is where most of the time goes today.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lmm.config.config import load_config
+from lmm.daemon.backtest import BacktestOptions, run_backtest
+from lmm.venue.tape.hftbacktest import import_hftbacktest
+from lmm.venue.tape.reader import open_tape
+
+ROOT = Path(__file__).resolve().parents[1]
+USDM_NAME = "binance-usdm-ethusdt-20240808.gz"
+DEFAULT_SOURCE = next((d / "shared" / "data" / USDM_NAME for d in (ROOT.parent, ROOT.parent.parent)
+                       if (d / "shared" / "data" / USDM_NAME).exists()), ROOT.parent / "shared" / "data" / USDM_NAME)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tape", help="tape directory (default: the imported ../shared/data ETHUSDT recording)")
+    parser.add_argument("--seconds", type=float, help="replay only the first S seconds of the tape")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    with tempfile.TemporaryDirectory() as tmp:
+        tape_dir = Path(args.tape) if args.tape else Path(tmp) / "eth"
+        if not args.tape:
+            import_hftbacktest(DEFAULT_SOURCE, tape_dir)
+        start = open_tape(tape_dir).span_ns()[0]
+        end = None if args.seconds is None else start + int(args.seconds * 1e9)
+        config = load_config(None, env={"LMM_VOL_OBI_WARMUP_SECONDS": "30"})
+        cpu = time.process_time()
+        report = run_backtest(config, BacktestOptions(tape_dir, start_ns=start, end_ns=end))
+        cpu = time.process_time() - cpu
+    events = report["replay"]["events"]
+    print(f"backtest: {events / cpu:.0f} events/s")
+    print(f"{events} tape events ({report['seconds']:.0f} s of market) in {cpu:.1f} CPU s; fills {report['fills']}; "
+          f"mirror: {report['mirror']['level_sets']} level updates, {report['mirror']['engine_txs']} engine txs")
+
+
+if __name__ == "__main__":
+    main()
