@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import functools
 import logging
 import math
 import signal
@@ -81,6 +82,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                       help="run on the in-process local venue (the simulator's matching engine and market, no "
                            "sockets) on a virtual clock: --duration seconds of market time run as fast as the "
                            "machine allows, then the summary (needs --duration)")
+    mode.add_argument("--paper", action="store_true",
+                      help="paper trading: the live public Lighter and Binance feeds at the configured endpoints, "
+                           "orders filled by the in-process local venue against the live book and trades (config "
+                           "section paper); no credentials are read and nothing is ever sent to the venue")
     mode.add_argument("--live", action="store_true",
                       help="trade on the configured Lighter endpoints with the .env credentials (default when "
                            "they are present)")
@@ -127,9 +132,13 @@ async def _main(args: argparse.Namespace, config: Config, creds: Credentials | N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    sim = None
+    sim, venue = None, None
     try:
-        if creds is None:
+        if args.paper:
+            from lmm.daemon.venues import open_paper
+
+            venue = functools.partial(open_paper, config, args.symbol)  # the daemon calls it with its session
+        elif creds is None:
             from lmm.venue.sim_mode import start_sim_for_bot
 
             sim, config, creds = await start_sim_for_bot(config, args.symbol, args.sim_seed)
@@ -137,11 +146,12 @@ async def _main(args: argparse.Namespace, config: Config, creds: Credentials | N
         if args.record:
             from lmm.daemon.recording import RecordOptions
 
-            record = RecordOptions(Path(args.record), mode="sim" if sim is not None else "live")
+            record = RecordOptions(Path(args.record), mode="paper" if args.paper else "sim" if sim is not None
+                                   else "live")
         kill_state = state_path(args.log_dir)
         status = await run_daemon(config, args.symbol, creds, duration=args.duration, stop=stop,
                                   metrics=metrics, flatten_on_exit=args.flatten_on_exit, record=record,
-                                  kill_state=kill_state)
+                                  kill_state=kill_state, venue=venue)
         if status == EXIT_KILL_SWITCH and read_trip(kill_state) is not None:
             log.error("the kill switch stays tripped (%s): a start will not quote until `%s`", kill_state,
                       RESET_COMMAND)
@@ -211,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         exit_on_config_error(error)
     try:
         config = load_config(args.config)
-        live = args.live or (not args.sim and not args.local and credentials_present())
+        live = args.live or (not args.sim and not args.local and not args.paper and credentials_present())
         creds = load_credentials() if live else None
     except ConfigError as error:
         if dotenv_warning:
@@ -239,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         if live:
             log.warning("=== LIVE MODE: trading %s on %s with account %d, API key index %d ===", args.symbol,
                         config.endpoints.lighter_base_url, creds.account_index, creds.api_key_index)
+        elif args.paper:
+            log.warning("=== PAPER MODE: %s from the live public feeds at %s; orders go to the in-process local "
+                        "venue, nothing is sent to the exchange ===", args.symbol, config.endpoints.lighter_base_url)
         elif args.local:
             config = sim_overrides(config)
             log.info("=== LOCAL VENUE, VIRTUAL TIME: %.0f s of simulated market, no credentials, no sockets ===",

@@ -45,6 +45,7 @@ class TxGateway:
         self.faults = faults
         self._clock_ns = clock_ns
         self.accepted_count = 0
+        self.received_count = 0  # transactions (or batches) that reached the venue, refused ones included
 
     def _pre_checks(self) -> None:
         if self.faults.take_rate_limit():
@@ -65,6 +66,7 @@ class TxGateway:
         return result
 
     async def send_tx(self, raw_type: object, raw_info: object) -> TxReply:
+        self.received_count += 1
         try:
             self._pre_checks()
             now_ns = self._clock_ns()
@@ -93,6 +95,7 @@ class TxGateway:
         Transactions before a rejected one stay executed (their nonces are consumed), as a client must
         assume when it reconciles with nextNonce after any batch error (reference §5.3).
         """
+        self.received_count += 1
         hashes: list[str] = []
         last: TxResult | None = None
         try:

@@ -171,6 +171,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_fills_per_minute": _key(60, int, _range(0, 1_000_000)),
         "flatten_on_kill": _key(False, bool, ((lambda v: None), "true or false")),
     },
+    "paper": {  # --paper: the local venue's account and fill model (docs/backtest.md, the same as the backtester's)
+        "tier": _key("premium", str, _choice("premium", "standard")),
+        "collateral_usd": _key(10_000.0, float, _range(1, 1e12)),
+        "entry_latency_ms": _key(50.0, float, _range(0, 10_000)),
+        "queue_model": _key("risk_averse", str, _choice("risk_averse", "proportional")),
+    },
     "endpoints": {
         "lighter_base_url": _key("https://mainnet.zklighter.elliot.ai", str, _url(("http", "https"))),
         "lighter_ws_url": _key("wss://mainnet.zklighter.elliot.ai/stream", str, _url(("ws", "wss"))),
@@ -292,6 +298,14 @@ class RiskConfig:
 
 
 @dataclass(frozen=True)
+class PaperConfig:
+    tier: str
+    collateral_usd: float
+    entry_latency_ms: float
+    queue_model: str
+
+
+@dataclass(frozen=True)
 class EndpointsConfig:
     lighter_base_url: str
     lighter_ws_url: str
@@ -309,6 +323,7 @@ class Config:
     websocket: WebsocketConfig
     safety: SafetyConfig
     risk: RiskConfig
+    paper: PaperConfig
     endpoints: EndpointsConfig
     path: Path | None  # the file that was read, None when only defaults were used
     warnings: tuple[str, ...]  # non-fatal findings, for the start-up log
@@ -323,6 +338,7 @@ _SECTION_TYPES: dict[str, type] = {
     "websocket": WebsocketConfig,
     "safety": SafetyConfig,
     "risk": RiskConfig,
+    "paper": PaperConfig,
     "endpoints": EndpointsConfig,
 }
 

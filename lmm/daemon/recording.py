@@ -36,7 +36,7 @@ EMPTY_TICK = -1
 @dataclass(frozen=True)
 class RecordOptions:
     directory: Path
-    mode: str = "live"  # "live" or "sim": what the manifest says the bot traded against
+    mode: str = "live"  # "live", "sim" or "paper": what the manifest says the bot traded against
     flush_seconds: float = 2.0
 
 

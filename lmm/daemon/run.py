@@ -215,7 +215,8 @@ async def start_on(config: Config, venue: Venue, record: RecordOptions | None = 
     sanity = SanityChecker(lambda: reader.order_book_orders(market.market_id), market.price_decimals,
                            lambda: feed.book, feed.resync, config.safety.sanity_check_interval_sec,
                            config.safety.sanity_tolerance_bps)
-    status = StatusReporter(mm, sender, feed, binance, venue.streams, clock=clock)
+    status = StatusReporter(mm, sender, feed, binance, venue.streams, clock=clock,
+                            label="PAPER" if venue.name == "paper" else "")
     runtime = Runtime(config, market, venue, mm, feed, binance, send_loop, sanity, status, clock, recorder=recorder,
                       kill=kill)
     if premium and config.quota_recovery.enabled:

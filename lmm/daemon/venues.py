@@ -28,11 +28,14 @@ from lmm.daemon.startup_checks import (
 from lmm.venue.base import Venue
 from lmm.venue.clock import SYSTEM_CLOCK, Clock, VirtualClock, virtual_time_loop
 from lmm.venue.lighter.client import open_trading_client
-from lmm.venue.lighter.market_info import UnknownMarketError
+from lmm.venue.lighter.market_info import MarketLookupError, UnknownMarketError, fetch_market
 from lmm.venue.lighter.rest import TokenCache, VenueReader
 from lmm.venue.lighter.tx_sender import WsTxTransport
+from lmm.venue.local.live_market import LighterLiveMarket
+from lmm.venue.local.mirror import BookMirror
 from lmm.venue.local.venue import LocalVenue, LocalVenueParams
 from lmm.venue.ws.manager import LighterWsManager, WsSettings
+from sim.markets import MarketSpec
 
 log = logging.getLogger("lighter_mm.daemon")
 
@@ -88,6 +91,44 @@ async def open_local(venue: LocalVenue, config: Config, symbol: str) -> Venue:
         return await venue.open(config, symbol)
     except UnknownMarketError as exc:
         raise StartupError(f"market error: {exc}", EXIT_BAD_INPUT) from None
+
+
+async def open_paper(config: Config, symbol: str, session: aiohttp.ClientSession,
+                     clock: Clock = SYSTEM_CLOCK) -> Venue:
+    """``--paper``: the live market's public channels mirrored into the local venue, where the bot's orders
+    rest and fill; the real Binance feed for the alpha. No credentials are read and nothing can be sent to the
+    live venue: the local venue's sender only reaches the in-process engine."""
+    endpoints, paper = config.endpoints, config.paper
+    try:
+        market = await fetch_market(session, endpoints.lighter_base_url, symbol)
+    except UnknownMarketError as exc:
+        raise StartupError(f"market error: {exc}", EXIT_BAD_INPUT) from None
+    except (MarketLookupError, ValueError) as exc:
+        raise unreachable(endpoints.lighter_base_url, str(exc)) from None
+    except NETWORK_ERRORS as exc:
+        raise unreachable(endpoints.lighter_base_url, describe_network_error(exc)) from None
+    spec = MarketSpec(market_id=market.market_id, symbol=market.symbol, price_decimals=market.price_decimals,
+                      size_decimals=market.size_decimals, min_base_amount=market.min_base_lots,
+                      min_quote_amount=market.min_quote_micro_usd)
+    public = LighterWsManager(endpoints.lighter_ws_url, WsSettings.from_config(config.websocket),
+                              name="lighter-public", clock=clock.monotonic, wall_clock=clock.wall)
+
+    async def mirror_live_market(venue: LocalVenue) -> None:
+        mirror = BookMirror(venue.engine, market.market_id, paper.queue_model)
+        live = LighterLiveMarket(public, market, mirror, clock.wall_ns)
+        try:
+            await live.run()
+        finally:
+            await live.close()
+
+    params = LocalVenueParams(with_market=False, markets=(spec,), external_binance=True, tier=paper.tier,
+                              collateral_usd=int(paper.collateral_usd), entry_latency_s=paper.entry_latency_ms / 1e3)
+    log.info("paper trading %s: live public feeds from %s, orders to the local venue (%s, $%.0f, %g ms entry, "
+             "%s queue)", market.symbol, endpoints.lighter_ws_url, paper.tier, paper.collateral_usd,
+             paper.entry_latency_ms, paper.queue_model)
+    venue = await LocalVenue(clock, params, driver=mirror_live_market).open(config, symbol)
+    venue.name = "paper"
+    return venue
 
 
 def run_on_local_venue(config: Config, symbol: str, *, duration: float, seed: int = 1,

@@ -33,7 +33,8 @@ def _fmt(value: float | None, spec: str = ".2f") -> str:
 
 class StatusReporter:
     def __init__(self, mm: Any, sender: Any, feed: Any, binance: Any | None, ws: Any | None = None,
-                 clock: Any = None) -> None:
+                 clock: Any = None, label: str = "") -> None:
+        self._label = label  # "PAPER": the status line says the orders are simulated
         # the run's clock (virtual on the local venue); the system clock by default
         self._clock = clock or SimpleNamespace(monotonic=time.monotonic, monotonic_ns=time.monotonic_ns)
         self._mm = mm
@@ -100,6 +101,8 @@ class StatusReporter:
         s = self.snapshot()
         state = f"PAUSED({s['paused']})" if s["paused"] else ("QUOTING" if s["warmed_up"] else
                                                               f"WARMUP({s['samples']} samples)")
+        if self._label:
+            state = f"{self._label} {state}"
         return (f"{state} mid {_fmt(s['mid'])} bid {_fmt(s['bid'])} ({_fmt(s['bid_bp'], '.1f')}bp) "
                 f"ask {_fmt(s['ask'])} ({_fmt(s['ask_bp'], '.1f')}bp) pos {s['position']:+g} "
                 f"(${_fmt(s['position_usd'])}) pnl r {_fmt(s['realized_pnl'])} u {_fmt(s['unrealized_pnl'])} "

@@ -79,6 +79,7 @@ OUTSIDE_THE_CORE = {
     ("safety", "stale_order_poller_interval_sec"), ("safety", "shutdown_cancel_budget_sec"),
     ("safety", "sanity_check_interval_sec"), ("safety", "sanity_tolerance_bps"),
     ("risk", "flatten_on_kill"),
+    *(("paper", name) for name in SCHEMA["paper"]),  # the local venue's account and fill model (--paper)
 }
 # A baseline loose enough that every key can move on its own (levels_per_side needs room in the order cap).
 BASELINE_ENV = {env_name("safety", "max_live_orders_per_market"): "10"}

@@ -60,6 +60,7 @@ class LocalVenueParams:
     with_binance: bool = True  # the market's Binance books served in-process (needs with_market)
     market_params: MarketParams = field(default_factory=MarketParams)
     markets: tuple[MarketSpec, ...] = DEFAULT_MARKETS  # the engine's markets (a tape's market for a backtest)
+    external_binance: bool = False  # paper: the daemon reads the configured (real) Binance endpoints itself
 
 
 class LocalReader(VenueReader):
@@ -126,7 +127,8 @@ class LocalVenue:
                  self.account_index, self.params.collateral_usd, self.params.tier,
                  self.params.entry_latency_s * 1e3, self.params.seed)
         return Venue("local", market, self.account_index, streams, sender, reader, close,
-                     tasks={"local-venue": self.run}, has_binance=self.binance is not None,
+                     tasks={"local-venue": self.run},
+                     has_binance=self.binance is not None or self.params.external_binance,
                      binance_wire=None if self.binance is None else self.binance.wire())
 
     async def run(self) -> None:
