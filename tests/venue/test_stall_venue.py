@@ -5,14 +5,15 @@ is placed until the book resumes, no post-only order ever crosses, and quoting c
 
 Asserted in order, on the one clock: a fill during the stall is only ever on an order placed while the bot's
 book was fresh by its own rule; no order is created or moved on a held book; once the stale pause has
-cancelled the orders none is placed until the book resumes. (The socket tier keeps the same test with the
-Binance alpha moving the quotes during the stall: the local venue has no Binance feed yet.)"""
+cancelled the orders none is placed until the book resumes. Run twice: with the Lighter imbalance as the alpha,
+and with the venue's in-process Binance feed moving the quotes during the stall (the socket tier's old test)."""
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from venue_support import BTC, LocalBot, venue_config, with_local_bot
 
 from lmm.core.book_freshness import BookCadence, silence_thresholds
@@ -51,9 +52,10 @@ class OurFill:
     order_id: int
 
 
-def test_stalled_book_holds_then_cancels_and_never_crosses(tmp_path: Path) -> None:
+@pytest.mark.parametrize("alpha_source", ["none", "binance"])
+def test_stalled_book_holds_then_cancels_and_never_crosses(tmp_path: Path, alpha_source: str) -> None:
     config = venue_config(tmp_path, vol_obi={"vol_to_half_spread": 2, "min_half_spread_bps": 1.5},
-                          trading={"default_quote_update_threshold_bps": 0.7})
+                          trading={"default_quote_update_threshold_bps": 0.7}, alpha={"source": alpha_source})
     record = Record()
 
     async def body(bot: LocalBot) -> None:
@@ -141,5 +143,6 @@ def test_stalled_book_holds_then_cancels_and_never_crosses(tmp_path: Path) -> No
             assert placed is not None and placed <= held_from, (fill, placed, held_from)
         # the fills did move what the bot wanted: it places again at once when the book is back
         assert any(resumed <= t for times in record.placements.values() for t in times)
+        assert rt.status.sampler.source == ("binance" if alpha_source == "binance" else "lighter")
 
     with_local_bot(config, body, market_params=MARKET)
