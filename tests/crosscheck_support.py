@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +89,7 @@ class Result:
     cash: float = 0.0  # linear: quote currency; inverse: base coin (hftbacktest's convention)
     fees: float = 0.0
     final_mid: float = 0.0
+    mids2: list[int] = field(default_factory=list)  # bid + ask ticks at every step, as the strategy saw them
     fill_prices: list[tuple[int, int, int]] = field(default_factory=list)  # (local ns, side +1/-1, price ticks)
 
     @property
@@ -106,6 +106,10 @@ class Result:
         if market.inverse:
             return self.cash - market.contract_size * position / self.final_mid - self.fees
         return self.cash + position * self.final_mid - self.fees
+
+
+class HftbacktestError(RuntimeError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -188,7 +192,8 @@ def hftbacktest_events(market: TapeMarket, facts: RawFacts) -> np.ndarray:
     return rows
 
 
-def run_hftbacktest(market: TapeMarket, plan: Plan, facts: RawFacts | None = None) -> Result:
+def run_hftbacktest(market: TapeMarket, plan: Plan, facts: RawFacts | None = None, *, partial_fills: bool = True,
+                    ) -> Result:
     from hftbacktest import BacktestAsset, HashMapMarketDepthBacktest
 
     facts = facts or raw_facts(market.path)
@@ -196,31 +201,38 @@ def run_hftbacktest(market: TapeMarket, plan: Plan, facts: RawFacts | None = Non
     events = hftbacktest_events(market, facts)  # hftbacktest reads this array in place: it must outlive the run
     asset = BacktestAsset().data([events])
     asset = asset.inverse_asset(market.contract_size) if market.inverse else asset.linear_asset(1.0)
-    asset = (asset.constant_order_latency(plan.latency_ns, 0).risk_adverse_queue_model().partial_fill_exchange()
-             .trading_value_fee_model(MAKER_FEE, TAKER_FEE).tick_size(market.tick).lot_size(market.lot))
+    asset = (asset.constant_order_latency(plan.latency_ns, 0).risk_adverse_queue_model())
+    asset = asset.partial_fill_exchange() if partial_fills else asset.no_partial_fill_exchange()
+    asset = (asset.trading_value_fee_model(MAKER_FEE, TAKER_FEE).tick_size(market.tick).lot_size(market.lot))
     hbt = HashMapMarketDepthBacktest([asset])
-    out = np.zeros(4, np.float64)
+    out = np.zeros(2, np.float64)
+    mids2 = np.zeros(sched.steps + 1, np.int64)
     _hft_quote(hbt, sched.first_ns, plan.interval_ns, sched.steps, plan.half_spread_ticks,
-               plan.size_lots * market.lot, market.tick, out)
+               plan.size_lots * market.lot, market.tick, out, mids2)
+    if out[1] != 0:
+        raise HftbacktestError(f"hftbacktest stopped with error code {int(out[1])} after "
+                               f"{(hbt.current_timestamp - sched.first_ns) / NS:.0f} s of quoting")
     values = hbt.state_values(0)
     hbt.close()
     del events
     lots = round(values.trading_volume / market.lot)
     position = round(values.position / market.lot)
     return Result(fills=int(values.num_trades), buy_lots=(lots + position) // 2, sell_lots=(lots - position) // 2,
-                  cash=-values.balance if market.inverse else values.balance, fees=values.fee, final_mid=out[0])
+                  cash=-values.balance if market.inverse else values.balance, fees=values.fee, final_mid=out[0],
+                  mids2=[int(m) for m in mids2])
 
 
 HFT_GTX, HFT_LIMIT, HFT_NEW, HFT_PARTIALLY_FILLED = 1, 0, 1, 5  # hftbacktest.order's constants
 
 
-def _hft_quote_py(hbt, first_ns, interval_ns, steps, k, qty, tick, out):
+def _hft_quote_py(hbt, first_ns, interval_ns, steps, k, qty, tick, out, mids2):
     if hbt.elapse(0) != 0 or hbt.elapse(first_ns - hbt.current_timestamp) != 0:  # the first call starts the clock
         return
     order_id = 0
-    for _ in range(steps):
+    for step in range(steps):
         depth = hbt.depth(0)
         mid2 = depth.best_bid_tick + depth.best_ask_tick
+        mids2[step] = mid2
         values = hbt.orders(0).values()
         while values.has_next():
             order = values.get()
@@ -231,10 +243,13 @@ def _hft_quote_py(hbt, first_ns, interval_ns, steps, k, qty, tick, out):
         order_id += 1
         hbt.submit_sell_order(0, order_id, (-((-(mid2 + 2 * k)) // 2)) * tick, qty, HFT_GTX, HFT_LIMIT, False)
         hbt.clear_inactive_orders(0)
-        if hbt.elapse(interval_ns) != 0:
+        code = hbt.elapse(interval_ns)
+        if code != 0:
+            out[1] = code
             return
     depth = hbt.depth(0)
-    out[0] = (depth.best_bid_tick + depth.best_ask_tick) * tick / 2
+    mids2[steps] = depth.best_bid_tick + depth.best_ask_tick
+    out[0] = mids2[steps] * tick / 2
 
 
 _compiled: list = []
@@ -280,6 +295,7 @@ def run_ours(market: TapeMarket, tape_dir: Path, plan: Plan, facts: RawFacts | N
         for step in range(sched.steps + 1):
             await asyncio.sleep((sched.first_ns + step * plan.interval_ns - clock.wall_ns()) / NS)
             bid, ask = tape_market.sync.bids.best(), tape_market.sync.asks.best()
+            result.mids2.append(bid + ask)
             if step == sched.steps:
                 result.final_mid = (bid + ask) * market.tick / 2
                 break
@@ -329,9 +345,24 @@ def _record_fill(result: Result, market: TapeMarket, trade, account: int, now_ns
 # ---- figures ----------------------------------------------------------------------------------------------------
 
 
-def compare(market: TapeMarket, tape_dir: Path, plan: Plan) -> tuple[Result, Result]:
-    facts = raw_facts(market.path)
-    return run_ours(market, tape_dir, plan, facts), run_hftbacktest(market, plan, facts)
+# (market, half spread K in ticks, size in lots, hftbacktest's partial-fill exchange (else no partial fills))
+CASES = (
+    ("eth-behind-touch", ETH, 2, 10, True),
+    ("eth-at-touch", ETH, 0, 10, False),
+    ("btc-coinm-behind-touch", BTC_COINM, 2, 1, True),
+    ("btc-coinm-at-touch", BTC_COINM, 0, 1, False),
+)
+
+
+def pnl_usd(market: TapeMarket, result: Result) -> float:
+    return result.pnl(market) * result.final_mid if market.inverse else result.pnl(market)
+
+
+def traded_notional_usd(market: TapeMarket, result: Result) -> float:
+    """An inverse contract is worth ``contract_size`` USD; a linear lot its price."""
+    if market.inverse:
+        return result.filled_lots * market.lot * market.contract_size
+    return result.filled_lots * market.lot * result.final_mid
 
 
 def main() -> None:  # pragma: no cover - prints the figures of docs/backtest.md
@@ -339,17 +370,23 @@ def main() -> None:  # pragma: no cover - prints the figures of docs/backtest.md
 
     from lmm.venue.tape.hftbacktest import import_hftbacktest
 
-    plans = [Plan(int(k), int(n)) for k, n in (a.split("x") for a in sys.argv[1:])] or [Plan(0, 10), Plan(2, 10)]
     with tempfile.TemporaryDirectory() as tmp:
-        for market, size_scale in ((ETH, 1), (BTC_COINM, 1)):
+        for name, market, k, size, partial in CASES:
             tape_dir = Path(tmp) / market.symbol
-            import_hftbacktest(market.path, tape_dir)
-            for plan in plans:
-                ours, theirs = compare(market, tape_dir, Plan(plan.half_spread_ticks, plan.size_lots * size_scale))
-                print(f"{market.symbol} K={plan.half_spread_ticks} size={plan.size_lots * size_scale} lots")
-                for name, r in (("ours", ours), ("hftbacktest", theirs)):
-                    print(f"  {name:12s} fills {r.fills:5d}  filled lots {r.filled_lots:7d}  position {r.position_lots:6d}"
-                          f"  fees {r.fees:.6f}  pnl {r.pnl(market):.6f}  mid {r.final_mid}")
+            if not tape_dir.exists():
+                import_hftbacktest(market.path, tape_dir)
+            facts = raw_facts(market.path)
+            plan = Plan(k, size)
+            ours, theirs = run_ours(market, tape_dir, plan, facts), run_hftbacktest(market, plan, facts,
+                                                                                    partial_fills=partial)
+            same = sum(a == b for a, b in zip(ours.mids2, theirs.mids2, strict=True))
+            print(f"{name}: K={k} ticks, {size} lots, hftbacktest {'partial' if partial else 'no partial'} fills;"
+                  f" same touch at {same}/{len(ours.mids2)} steps")
+            for who, r in (("ours", ours), ("hftbacktest", theirs)):
+                fees_usd = r.fees * (r.final_mid if market.inverse else 1)
+                print(f"  {who:12s} fills {r.fills:4d}  filled lots {r.filled_lots:6d}  position {r.position_lots:5d}"
+                      f"  notional ${traded_notional_usd(market, r):,.0f}  fees ${fees_usd:.4f}"
+                      f"  pnl ${pnl_usd(market, r):.4f}")
 
 
 if __name__ == "__main__":
