@@ -13,7 +13,7 @@ so the diffs the sync procedure drops are removed from its input and those it bu
 snapshot); no feed latency (hftbacktest's exchange time set to the local receive time, which is what our
 backtester assumes); the same entry latency, queue model, maker fee, tick and lot.
 
-Run it to print the figures for both tapes: ``python tests/crosscheck_support.py`` (from the repository).
+Run it to print the figures for both tapes: ``PYTHONPATH=. python tests/crosscheck_support.py``.
 """
 from __future__ import annotations
 
