@@ -171,6 +171,16 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_fills_per_minute": _key(60, int, _range(0, 1_000_000)),
         "flatten_on_kill": _key(False, bool, ((lambda v: None), "true or false")),
     },
+    "markout_guard": {  # widen the side being picked off (lmm/core/markout_tracker.py); off by default
+        "enabled": _key(False, bool, ((lambda v: None), "true or false")),
+        "horizon": _key("1s", str, _choice("1s", "5s")),
+        "window_fills": _key(20, int, _range(1, 1000)),
+        "window_seconds": _key(300.0, float, _range(1, 86_400)),
+        "min_fills": _key(5, int, _range(1, 1000)),
+        "threshold_bps": _key(1.0, float, _range(0, 1000)),
+        "widen_bps": _key(2.0, float, _range(0, 1000)),
+        "max_widen_bps": _key(10.0, float, _range(0, 1000)),
+    },
     "paper": {  # --paper: the local venue's account and fill model (docs/backtest.md, the same as the backtester's)
         "tier": _key("premium", str, _choice("premium", "standard")),
         "collateral_usd": _key(10_000.0, float, _range(1, 1e12)),
@@ -298,6 +308,18 @@ class RiskConfig:
 
 
 @dataclass(frozen=True)
+class MarkoutGuardConfig:
+    enabled: bool
+    horizon: str
+    window_fills: int
+    window_seconds: float
+    min_fills: int
+    threshold_bps: float
+    widen_bps: float
+    max_widen_bps: float
+
+
+@dataclass(frozen=True)
 class PaperConfig:
     tier: str
     collateral_usd: float
@@ -323,6 +345,7 @@ class Config:
     websocket: WebsocketConfig
     safety: SafetyConfig
     risk: RiskConfig
+    markout_guard: MarkoutGuardConfig
     paper: PaperConfig
     endpoints: EndpointsConfig
     path: Path | None  # the file that was read, None when only defaults were used
@@ -338,6 +361,7 @@ _SECTION_TYPES: dict[str, type] = {
     "websocket": WebsocketConfig,
     "safety": SafetyConfig,
     "risk": RiskConfig,
+    "markout_guard": MarkoutGuardConfig,
     "paper": PaperConfig,
     "endpoints": EndpointsConfig,
 }
@@ -496,6 +520,12 @@ def _check_relations(values: dict[str, dict[str, Any]]) -> None:
         raise ConfigError(
             f"config error: quota_recovery.target_quota = {recovery['target_quota']}: must exceed "
             f"quota_recovery.trigger_threshold ({recovery['trigger_threshold']})"
+        )
+    guard = values["markout_guard"]
+    if guard["min_fills"] > guard["window_fills"]:
+        raise ConfigError(
+            f"config error: markout_guard.min_fills = {guard['min_fills']}: must not exceed "
+            f"markout_guard.window_fills ({guard['window_fills']})"
         )
 
 

@@ -46,11 +46,13 @@ from lmm.core.exposure import side_exposure, within_limit
 from lmm.core.ids import ClientOrderIndexAllocator, OrderIndex
 from lmm.core.intents import TxIntent
 from lmm.core.market import MarketInfo
+from lmm.core.markout_tracker import MarkoutTracker, guard_widening_bps, widen_level0
 from lmm.core.order_state import Side
 from lmm.core.orders import OrderReport, fill_delta, on_cleared, on_order_report
 from lmm.core.outcomes import Outcome, SendResult
 from lmm.core.params import build_params
 from lmm.core.quoting import (
+    MAX_PRICE_TICK,
     CapitalSnapshot,
     MarketRules,
     TargetQuotes,
@@ -149,6 +151,9 @@ class MarketMaker:
         self.pauses: dict[str, str] = {}
         self.stats = BotStats()
         self.last_quote: tuple[int, int] | None = None
+        # our fills' markouts, and the markout guard's widening (bid, ask) in bp at the last plan
+        self.markouts = MarkoutTracker(params.markout_guard.window_fills, params.markout_guard.window_ns)
+        self.guard_widening_bps = (0.0, 0.0)
         self._last_fair_tick = 0.0
         self._silence = params.silence
         self._thresholds: tuple[int | None, SilenceThresholds] | None = None  # (median they were built for, ...)
@@ -229,8 +234,10 @@ class MarketMaker:
         if level0 is None:
             return None
         floor_ref = self.model.floor_reference_price(now_ns) / self.market.tick_size
+        self.guard_widening_bps = widening = guard_widening_bps(self.params.markout_guard, self.markouts, now_ns)
+        bid0, ask0 = widen_level0(level0[0], level0[1], *widening, mid_tick, MAX_PRICE_TICK)
         targets = build_target_quotes(
-            self.quoting, self.rules, level0_bid_tick=level0[0], level0_ask_tick=level0[1],
+            self.quoting, self.rules, level0_bid_tick=bid0, level0_ask_tick=ask0,
             best_bid_tick=best_bid, best_ask_tick=best_ask, floor_ref_tick=floor_ref,
             position_lots=self.account.position_lots, capital=capital, now_ns=now_ns,
         )
@@ -281,6 +288,9 @@ class MarketMaker:
     def on_book_tick(self, now_ns: int) -> None:
         self._last_tick_ns = now_ns
         self._tick_pending = True
+        mid_ticks2 = None if self.feed is None else self.feed.book.mid_ticks2
+        if mid_ticks2 is not None:
+            self.markouts.on_mid(now_ns, mid_ticks2 / 2)
 
     # ---- outcomes -------------------------------------------------------------------------------------------
 
@@ -341,6 +351,7 @@ class MarketMaker:
             self.stats.maker_fills += int(fill.is_maker)
             self.stats.fill_notional_usd += self.market.price_of(fill.price_tick) * self.market.size_of(
                 fill.size_lots)
+            self.markouts.on_fill(self._clock_ns(), not fill.side.is_ask, fill.price_tick)
             if fill.side.is_ask:
                 self.stats.filled_lots_ask += fill.size_lots
             else:

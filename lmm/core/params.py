@@ -17,6 +17,7 @@ from typing import Any
 from lmm.config.config import Config
 from lmm.core.book_freshness import SilenceParams
 from lmm.core.kill_switch import RiskLimits
+from lmm.core.markout_tracker import MarkoutGuardParams
 from lmm.core.order_diff import DiffParams
 from lmm.core.quota_recovery_plan import RecoveryParams
 from lmm.core.quoting import QuotingParams
@@ -53,6 +54,7 @@ class BotParams:
     silence: SilenceParams
     recovery: RecoveryParams
     risk: RiskLimits
+    markout_guard: MarkoutGuardParams
     model: ModelParams
     order_timeout_ns: int  # trading.order_timeout_seconds
     mismatch_debounce_count: int  # safety.stale_order_debounce_count
@@ -62,6 +64,7 @@ class BotParams:
 
 def build_params(config: Config) -> BotParams:
     trading, vol, safety, recovery = config.trading, config.vol_obi, config.safety, config.quota_recovery
+    guard = config.markout_guard
     return BotParams(
         quoting=QuotingParams(
             levels_per_side=trading.levels_per_side,
@@ -103,6 +106,16 @@ def build_params(config: Config) -> BotParams:
             max_daily_loss_usd=config.risk.max_daily_loss_usd,
             max_position_usd=config.risk.max_position_usd,
             max_fills_per_minute=config.risk.max_fills_per_minute,
+        ),
+        markout_guard=MarkoutGuardParams(
+            enabled=guard.enabled,
+            horizon=guard.horizon,
+            window_fills=guard.window_fills,
+            window_ns=round(guard.window_seconds * SEC),
+            min_fills=guard.min_fills,
+            threshold_bps=guard.threshold_bps,
+            widen_bps=guard.widen_bps,
+            max_widen_bps=guard.max_widen_bps,
         ),
         model=ModelParams(
             step_ns=vol.step_ns,

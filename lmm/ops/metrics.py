@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from lmm.core.markout_tracker import HORIZONS_S
+
 COUNTERS = {
     "fills": "Fills received",
     "sent": "Transactions (batches) sent",
@@ -34,7 +36,17 @@ GAUGES = {
     "volatility": "Volatility of the mid, USD per sqrt(s)",
     "tick_to_order_p50_ms": "Book frame to signed order, p50 ms",
     "tick_to_order_p99_ms": "Book frame to signed order, p99 ms",
+    "guard_widen_bid_bp": "Markout guard: how far the bid is widened, bp",
+    "guard_widen_ask_bp": "Markout guard: how far the ask is widened, bp",
 }
+# the rolling markouts of our fills (the markout guard's window), all / buys / sells
+GAUGES.update({
+    f"markout_{h}s{suffix}_{unit}": (f"Mean {h} s markout of {whose} in the rolling window, bp" if unit == "bp"
+                                     else f"Fills of {whose} behind the {h} s markout")
+    for h in HORIZONS_S
+    for suffix, whose in (("", "our fills"), ("_buy", "our buys"), ("_sell", "our sells"))
+    for unit in ("bp", "fills")
+})
 
 
 class Metrics:

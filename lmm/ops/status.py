@@ -14,10 +14,12 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
+from lmm.core.markout_tracker import HORIZONS_S
 from lmm.core.order_state import Side, SlotState
 
 log = logging.getLogger("lighter_mm.status")
 STATUS_INTERVAL_S = 5.0
+MARKOUT_SIDES = (("", None), ("_buy", True), ("_sell", False))  # key suffix, side (True: our buys)
 
 
 def _p(values: list[float], q: float) -> float | None:
@@ -29,6 +31,17 @@ def _p(values: list[float], q: float) -> float | None:
 
 def _fmt(value: float | None, spec: str = ".2f") -> str:
     return "-" if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, spec)
+
+
+def markout_figures(tracker: Any, now_ns: int) -> dict[str, float | int | None]:
+    """The rolling markouts (the markout guard's window) as ``markout_<h>s[_buy|_sell]_bp`` and ``..._fills``."""
+    out: dict[str, float | int | None] = {}
+    for horizon in HORIZONS_S:
+        for suffix, side in MARKOUT_SIDES:
+            figure = tracker.rolling(horizon, side, now_ns)
+            out[f"markout_{horizon}s{suffix}_bp"] = figure.mean_bps
+            out[f"markout_{horizon}s{suffix}_fills"] = figure.count
+    return out
 
 
 class StatusReporter:
@@ -95,6 +108,9 @@ class StatusReporter:
             "breaker_trips": mm.breaker.trips,
             "binance_resyncs": None if self._binance is None else self._binance.health().resyncs,
             "reconnects": None if self._ws is None else self._ws.connection_health().reconnects,
+            **markout_figures(mm.markouts, now),
+            "guard_widen_bid_bp": mm.guard_widening_bps[0],
+            "guard_widen_ask_bp": mm.guard_widening_bps[1],
         }
 
     def line(self) -> str:
@@ -108,8 +124,21 @@ class StatusReporter:
                 f"(${_fmt(s['position_usd'])}) pnl r {_fmt(s['realized_pnl'])} u {_fmt(s['unrealized_pnl'])} "
                 f"fills {s['fills']} vol ${_fmt(s['volume_usd'], '.0f')} quota {_fmt(s['quota'], 'd')} "
                 f"alpha {_fmt(s['alpha'], '+.2f')} ({s['alpha_source']}) vol {_fmt(s['volatility'], '.3f')} "
-                f"t2o p50 {_fmt(s['tick_to_order_p50_ms'], '.2f')}ms"
-                + (f" untracked {s['untracked_orders']}" if s["untracked_orders"] else ""))
+                f"t2o p50 {_fmt(s['tick_to_order_p50_ms'], '.2f')}ms mo1s {_fmt(s['markout_1s_bp'], '+.1f')}bp"
+                + (f" untracked {s['untracked_orders']}" if s["untracked_orders"] else "")
+                + _guard_text(s))
+
+    def _markout_rows(self) -> list[tuple[str, str]]:
+        """The run's markouts (every fill, not the rolling window), all / our buys / our sells."""
+        tracker = self._mm.markouts
+        rows = []
+        for horizon in HORIZONS_S:
+            cells = []
+            for _suffix, side in MARKOUT_SIDES:
+                figure = tracker.run_total(horizon, side)
+                cells.append(f"{_fmt(figure.mean_bps, '+.2f')} bp ({figure.count})")
+            rows.append((f"markout {horizon} s all / buys / sells", " / ".join(cells)))
+        return rows
 
     async def run(self) -> None:
         while True:
@@ -133,6 +162,7 @@ class StatusReporter:
             ("mean tick-to-order", f"{_fmt(statistics.fmean(ticks) if ticks else None, '.2f')} ms"),
             ("event-loop lag p50 / p99",
              f"{_fmt(s['loop_lag_p50_ms'], '.2f')} / {_fmt(s['loop_lag_p99_ms'], '.2f')} ms"),
+            *self._markout_rows(),
         ]
         width = max(len(name) for name, _ in rows)
         text = "\n".join(f"  {name:<{width}}  {value}" for name, value in rows)
@@ -154,3 +184,10 @@ class StatusReporter:
         }
         return "perf: " + " ".join(f"{name}={'nan' if value is None else format(value, 'g')}"
                                    for name, value in figures.items())
+
+
+def _guard_text(s: dict[str, Any]) -> str:
+    """`` guard bid +5.0bp`` while the markout guard widens a side, else nothing."""
+    sides = [f"{name} +{s[f'guard_widen_{name}_bp']:.1f}bp" for name in ("bid", "ask")
+             if s[f"guard_widen_{name}_bp"] > 0]
+    return f" guard {' '.join(sides)}" if sides else ""

@@ -68,6 +68,14 @@ SOURCES: dict[tuple[str, str], tuple[tuple[str, int], ...]] = {
     ("risk", "max_daily_loss_usd"): (("risk.max_daily_loss_usd", 1),),
     ("risk", "max_position_usd"): (("risk.max_position_usd", 1),),
     ("risk", "max_fills_per_minute"): (("risk.max_fills_per_minute", 1),),
+    ("markout_guard", "enabled"): (("markout_guard.enabled", 1),),
+    ("markout_guard", "horizon"): (("markout_guard.horizon", 1),),
+    ("markout_guard", "window_fills"): (("markout_guard.window_fills", 1),),
+    ("markout_guard", "window_seconds"): (("markout_guard.window_ns", SEC),),
+    ("markout_guard", "min_fills"): (("markout_guard.min_fills", 1),),
+    ("markout_guard", "threshold_bps"): (("markout_guard.threshold_bps", 1),),
+    ("markout_guard", "widen_bps"): (("markout_guard.widen_bps", 1),),
+    ("markout_guard", "max_widen_bps"): (("markout_guard.max_widen_bps", 1),),
 }
 # Keys the venue layer and the daemon read themselves (feeds, pacing, poller, shutdown, endpoints).
 OUTSIDE_THE_CORE = {
