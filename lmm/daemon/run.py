@@ -38,6 +38,7 @@ from lmm.core.order_diff import requote_threshold_warning
 from lmm.core.orders import OrderReport
 from lmm.core.pacing import Pacer
 from lmm.core.reconcile import GapLookup, poll_interval_ns
+from lmm.daemon.fill_history import FillHistory
 from lmm.daemon.flatten import flatten_position
 from lmm.daemon.kill_state import EXIT_KILL_SWITCH
 from lmm.daemon.kill_switch import KillSwitchMonitor
@@ -113,9 +114,11 @@ VenueOpener = Callable[[aiohttp.ClientSession], Awaitable[Venue]]
 async def run_daemon(config: Config, symbol: str, creds: Credentials | None, *, duration: float | None,
                      stop: asyncio.Event, metrics: Metrics | None = None, flatten_on_exit: bool = False,
                      record: RecordOptions | None = None, venue: VenueOpener | None = None,
-                     clock: Clock = SYSTEM_CLOCK, kill_state: Path | None = None) -> int:
+                     clock: Clock = SYSTEM_CLOCK, kill_state: Path | None = None,
+                     fill_dir: Path | None = None) -> int:
     """Run the bot until ``stop`` is set, ``duration`` elapses, a task fails or the kill switch trips (its
-    trip recorded in ``kill_state``). Returns the exit status.
+    trip recorded in ``kill_state``). Returns the exit status. ``fill_dir``: the fill history's directory
+    (``fill_history``; None: off).
 
     ``venue`` opens the venue to trade through (default: Lighter, or the loopback simulator, at the configured
     endpoints with ``creds``); ``clock`` is the run's one clock (a virtual clock on the virtual-time loop)."""
@@ -126,7 +129,7 @@ async def run_daemon(config: Config, symbol: str, creds: Credentials | None, *, 
         assert creds is not None, "the Lighter venue needs credentials"
         venue = functools.partial(open_lighter, config, symbol, creds, clock=clock)
     try:
-        runtime = await start_on(config, await venue(session), record, clock)
+        runtime = await start_on(config, await venue(session), record, clock, fill_dir=fill_dir)
         runtime.flatten_on_exit = flatten_on_exit
         if runtime.kill is not None:
             runtime.kill.state_path = kill_state
@@ -156,7 +159,7 @@ async def _start(config: Config, symbol: str, creds: Credentials, session: aioht
 
 
 async def start_on(config: Config, venue: Venue, record: RecordOptions | None = None,
-                   clock: Clock = SYSTEM_CLOCK) -> Runtime:
+                   clock: Clock = SYSTEM_CLOCK, fill_dir: Path | None = None) -> Runtime:
     """Everything before quoting, on an open venue. A failure the user can act on is a ``StartupError`` (one
     line, its exit status); the venue is closed again when the start fails."""
     market = venue.market
@@ -199,6 +202,8 @@ async def start_on(config: Config, venue: Venue, record: RecordOptions | None = 
         send_loop.wake()
 
     on_orders, on_fills = mm.on_orders, kill.fills_then(mm.on_fills)
+    if fill_dir is not None:
+        on_fills = FillHistory(fill_dir, mm, clock).fills_then(on_fills)
     if recorder is not None:
         on_orders, on_fills = recorder.orders_then(on_orders), recorder.fills_then(on_fills)
     feed = LighterFeed(venue.streams, market, mm.account, model, config.vol_obi.looking_depth, on_book=on_book,
