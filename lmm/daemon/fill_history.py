@@ -16,11 +16,12 @@ Rules:
 """
 from __future__ import annotations
 
+import asyncio
 import csv
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import astuple, dataclass, fields
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
@@ -30,12 +31,13 @@ from lmm.core.fill_ledger import utc_day
 from lmm.core.market import MarketInfo
 from lmm.core.market_maker import MarketMaker
 from lmm.venue.clock import Clock
+from lmm.venue.lighter.rest import VenueReader, VenueReadError
 
 log = logging.getLogger("lighter_mm.fill_history")
 
 HISTORY_DIR_NAME = "fills"  # in the log directory
 FILE_PREFIX = "fills-"
-FEE_TICKS_PER_UNIT = 1_000_000
+CATCH_UP_TIMEOUT_S = 10.0
 _MICRO = Decimal(1).scaleb(-USD_DECIMALS)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -60,7 +62,15 @@ class FillRow:
     position_after: str
 
     def cells(self) -> list[str]:
-        return ["" if v is None else str(v).lower() if isinstance(v, bool) else str(v) for v in astuple(self)]
+        return [_cell(getattr(self, name)) for name in COLUMNS]
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 COLUMNS = tuple(f.name for f in fields(FillRow))
@@ -99,7 +109,8 @@ def fill_rows(fills: Sequence[Fill], market: MarketInfo, *, position_after_lots:
             time_ns=time_ns, symbol=market.symbol, side="sell" if fill.side.is_ask else "buy",
             price=format(price, "f"), size=format(size, "f"), notional_usd=format(notional, "f"),
             fee_usd=format(fee, "f"), fee_rate=format(rate, "f"), maker=fill.is_maker, trade_id=fill.trade_id,
-            order_index=fill.order_index, client_order_index=fill.client_index, mid=mid, fair_price=fair,
+            order_index=None if fill.order_index is None else fill.order_index.value,
+            client_order_index=None if fill.client_index is None else fill.client_index.value, mid=mid, fair_price=fair,
             position_after=scaled(after, market.size_decimals),
         ))
     return rows
@@ -153,12 +164,39 @@ class FillHistory:
             log.error("fill history: could not write fills %s to %s: %s", [f.trade_id for f in fills],
                       self.writer.directory, exc)
 
+    async def catch_up(self, reader: VenueReader, refresh_account: Callable[[], Awaitable[None]]) -> None:
+        """At shutdown, the streams closed: the account's latest trades over REST; those the stream never
+        reported (the flatten's, fills while the orders were cancelled) are recorded after a fresh account
+        read (their position after) and handed to the market maker (the summary counts them)."""
+        mm = self._mm
+        try:
+            trades = await asyncio.wait_for(reader.account_trades(mm.market.market_id), CATCH_UP_TIMEOUT_S)
+            fills = mm.account.on_trades(sorted(trades, key=_trade_order))
+            if fills:
+                await asyncio.wait_for(refresh_account(), CATCH_UP_TIMEOUT_S)
+        except Exception as exc:  # a record, not a control: the shutdown goes on whatever happens here
+            reason = str(exc) if isinstance(exc, VenueReadError) else f"{type(exc).__name__}: {exc}"
+            log.warning("fill history: the account's trades could not be read at shutdown (%s); fills after the "
+                        "streams closed may be missing", reason)
+            return
+        if fills:
+            log.info("fill history: %d fill(s) the closed streams did not report, read over REST", len(fills))
+            self.record(fills)
+            mm.on_fills(fills)
+
     def fills_then(self, on_fills: Callable[[list[Fill]], None]) -> Callable[[list[Fill]], None]:
         def recorded(fills: list[Fill]) -> None:
             self.record(fills)
             on_fills(fills)
 
         return recorded
+
+
+def _trade_order(trade: dict[str, object]) -> int:
+    try:
+        return int(str(trade.get("trade_id")))
+    except ValueError:
+        return 0
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:

@@ -94,6 +94,7 @@ class Runtime:
     may_remain: str = ""  # set when cancelling gave up: the orders that may still be open
     recorder: BotRecorder | None = None  # --record: the tape of what the bot receives and does
     kill: KillSwitchMonitor | None = None  # the risk limits (config ``risk``)
+    fill_history: FillHistory | None = None  # the fill history's writer (``fill_dir``)
 
     @property
     def sender(self) -> TxSender:
@@ -202,8 +203,9 @@ async def start_on(config: Config, venue: Venue, record: RecordOptions | None = 
         send_loop.wake()
 
     on_orders, on_fills = mm.on_orders, kill.fills_then(mm.on_fills)
-    if fill_dir is not None:
-        on_fills = FillHistory(fill_dir, mm, clock).fills_then(on_fills)
+    history = None if fill_dir is None else FillHistory(fill_dir, mm, clock)
+    if history is not None:
+        on_fills = history.fills_then(on_fills)
     if recorder is not None:
         on_orders, on_fills = recorder.orders_then(on_orders), recorder.fills_then(on_fills)
     feed = LighterFeed(venue.streams, market, mm.account, model, config.vol_obi.looking_depth, on_book=on_book,
@@ -223,7 +225,7 @@ async def start_on(config: Config, venue: Venue, record: RecordOptions | None = 
     status = StatusReporter(mm, sender, feed, binance, venue.streams, clock=clock,
                             label="PAPER" if venue.name == "paper" else "")
     runtime = Runtime(config, market, venue, mm, feed, binance, send_loop, sanity, status, clock, recorder=recorder,
-                      kill=kill)
+                      kill=kill, fill_history=history)
     if premium and config.quota_recovery.enabled:
         runtime.recovery = _quota_recovery(runtime, pacer)
 
@@ -580,6 +582,8 @@ async def _shutdown(rt: Runtime) -> bool:
             clean = await _flatten(rt) and clean  # round trips start flat, so flat is where they end
         elif rt.flatten_on_exit:
             clean = await _flatten(rt) and clean
+        if rt.fill_history is not None:  # the fills the closed streams did not report (the flatten's)
+            await rt.fill_history.catch_up(rt.reader, functools.partial(_refresh_account, rt))
     except Exception:
         log.exception("shutdown failed: check open orders and the position on %s manually", rt.market.symbol)
         clean = False
