@@ -126,6 +126,7 @@ def sim_overrides(config: Config) -> Config:
 
 async def _main(args: argparse.Namespace, config: Config, creds: Credentials | None,
                 metrics: Metrics | None) -> int:
+    from lmm.daemon.fill_history import history_dir
     from lmm.daemon.run import run_daemon
 
     stop = asyncio.Event()
@@ -151,7 +152,7 @@ async def _main(args: argparse.Namespace, config: Config, creds: Credentials | N
         kill_state = state_path(args.log_dir)
         status = await run_daemon(config, args.symbol, creds, duration=args.duration, stop=stop,
                                   metrics=metrics, flatten_on_exit=args.flatten_on_exit, record=record,
-                                  kill_state=kill_state, venue=venue)
+                                  kill_state=kill_state, venue=venue, fill_dir=history_dir(args.log_dir))
         if status == EXIT_KILL_SWITCH and read_trip(kill_state) is not None:
             log.error("the kill switch stays tripped (%s): a start will not quote until `%s`", kill_state,
                       RESET_COMMAND)
@@ -262,10 +263,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             metrics = _start_metrics(args.metrics_port)
             if args.local:
+                from lmm.daemon.fill_history import history_dir
                 from lmm.daemon.venues import run_on_local_venue
 
                 return run_on_local_venue(config, args.symbol, duration=args.duration, seed=args.sim_seed,
-                                          metrics=metrics, flatten_on_exit=args.flatten_on_exit)
+                                          metrics=metrics, flatten_on_exit=args.flatten_on_exit,
+                                          fill_dir=history_dir(args.log_dir))
             return asyncio.run(_main(args, config, creds, metrics))
         except StartupError as error:
             return _refuse(error)

@@ -53,9 +53,10 @@ class LocalRun:
 
 
 def run_bot(config: Config, seconds: float, *, scenario: Scenario | None = None, seed: int = 1,
-            **venue_params: Any) -> LocalRun:
+            fill_dir: Path | None = None, **venue_params: Any) -> LocalRun:
     """Run the daemon for ``seconds`` of virtual time; ``scenario(venue, clock)`` runs beside it (faults at
-    chosen instants, observations of the venue) and its exceptions fail the run."""
+    chosen instants, observations of the venue) and its exceptions fail the run. ``fill_dir``: the fill
+    history's directory (off when None)."""
     clock = VirtualClock(wall_epoch_ns=EPOCH_NS)
     loop = virtual_time_loop(clock)
     venue = LocalVenue(clock, LocalVenueParams(seed=seed, **venue_params))
@@ -65,7 +66,7 @@ def run_bot(config: Config, seconds: float, *, scenario: Scenario | None = None,
             return await venue.open(config, "BTC")
 
         bot = asyncio.create_task(run_daemon(config, "BTC", None, duration=seconds, stop=asyncio.Event(),
-                                             venue=opener, clock=clock))
+                                             venue=opener, clock=clock, fill_dir=fill_dir))
         watcher = asyncio.create_task(scenario(venue, clock)) if scenario is not None else None
         try:
             status = await bot

@@ -33,6 +33,7 @@ from lmm.core.orders import OrderReport
 
 log = logging.getLogger("lighter_mm.account")
 
+USD_DECIMALS = 6  # Lighter's USDC amounts
 _SEEN_TRADES_KEPT = 10_000
 _POSITION_FILLS_KEPT = 1_024  # orders whose stream trades await their order report (bounded: some never come)
 
@@ -46,12 +47,31 @@ class Fill:
     is_maker: bool
     timestamp_ms: int
     order_index: OrderIndex | None = None  # our order that traded, when the trade names it
+    client_index: ClientOrderIndex | None = None  # its client order index, when the trade names it
+    fee_ticks: int = 0  # our side's fee rate in 1e-6 of notional (the venue omits it when zero)
+    quote_micro: int | None = None  # the trade's notional (``usd_amount``) in micro-USD, when sent
 
 
 def _float(value: Any) -> float | None:
     try:
         return float(value)
     except (TypeError, ValueError):
+        return None
+
+
+def _int_or_zero(value: Any) -> int:
+    """A fee rate or a client index, zero when absent (the venue omits zero fees); a malformed one must not
+    lose the fill."""
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _micro_or_none(value: Any) -> int | None:
+    try:
+        return None if value is None else parse_scaled(str(value), USD_DECIMALS)
+    except ValueError:
         return None
 
 
@@ -212,14 +232,19 @@ class AccountState:
                 return None
             maker_is_ask = bool(trade.get("is_maker_ask"))
             order_id = trade.get("ask_id" if is_ask_side else "bid_id")
+            client_id = _int_or_zero(trade.get("ask_client_id" if is_ask_side else "bid_client_id"))
+            is_maker = maker_is_ask if is_ask_side else not maker_is_ask
             return Fill(
                 trade_id=int(trade["trade_id"]),
                 side=Side.ASK if is_ask_side else Side.BID,
                 price_tick=parse_scaled(str(trade["price"]), self._price_decimals),
                 size_lots=parse_scaled(str(trade["size"]), self._size_decimals),
-                is_maker=maker_is_ask if is_ask_side else not maker_is_ask,
+                is_maker=is_maker,
                 timestamp_ms=int(trade.get("timestamp", 0)),
                 order_index=None if order_id is None else OrderIndex(int(order_id)),
+                client_index=ClientOrderIndex(client_id) if client_id else None,
+                fee_ticks=_int_or_zero(trade.get("maker_fee" if is_maker else "taker_fee")),
+                quote_micro=_micro_or_none(trade.get("usd_amount")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("unparseable trade skipped: %s", exc)

@@ -38,6 +38,7 @@ from lmm.core.order_diff import requote_threshold_warning
 from lmm.core.orders import OrderReport
 from lmm.core.pacing import Pacer
 from lmm.core.reconcile import GapLookup, poll_interval_ns
+from lmm.daemon.fill_history import FillHistory
 from lmm.daemon.flatten import flatten_position
 from lmm.daemon.kill_state import EXIT_KILL_SWITCH
 from lmm.daemon.kill_switch import KillSwitchMonitor
@@ -93,6 +94,7 @@ class Runtime:
     may_remain: str = ""  # set when cancelling gave up: the orders that may still be open
     recorder: BotRecorder | None = None  # --record: the tape of what the bot receives and does
     kill: KillSwitchMonitor | None = None  # the risk limits (config ``risk``)
+    fill_history: FillHistory | None = None  # the fill history's writer (``fill_dir``)
 
     @property
     def sender(self) -> TxSender:
@@ -113,9 +115,11 @@ VenueOpener = Callable[[aiohttp.ClientSession], Awaitable[Venue]]
 async def run_daemon(config: Config, symbol: str, creds: Credentials | None, *, duration: float | None,
                      stop: asyncio.Event, metrics: Metrics | None = None, flatten_on_exit: bool = False,
                      record: RecordOptions | None = None, venue: VenueOpener | None = None,
-                     clock: Clock = SYSTEM_CLOCK, kill_state: Path | None = None) -> int:
+                     clock: Clock = SYSTEM_CLOCK, kill_state: Path | None = None,
+                     fill_dir: Path | None = None) -> int:
     """Run the bot until ``stop`` is set, ``duration`` elapses, a task fails or the kill switch trips (its
-    trip recorded in ``kill_state``). Returns the exit status.
+    trip recorded in ``kill_state``). Returns the exit status. ``fill_dir``: the fill history's directory
+    (``fill_history``; None: off).
 
     ``venue`` opens the venue to trade through (default: Lighter, or the loopback simulator, at the configured
     endpoints with ``creds``); ``clock`` is the run's one clock (a virtual clock on the virtual-time loop)."""
@@ -126,7 +130,7 @@ async def run_daemon(config: Config, symbol: str, creds: Credentials | None, *, 
         assert creds is not None, "the Lighter venue needs credentials"
         venue = functools.partial(open_lighter, config, symbol, creds, clock=clock)
     try:
-        runtime = await start_on(config, await venue(session), record, clock)
+        runtime = await start_on(config, await venue(session), record, clock, fill_dir=fill_dir)
         runtime.flatten_on_exit = flatten_on_exit
         if runtime.kill is not None:
             runtime.kill.state_path = kill_state
@@ -156,7 +160,7 @@ async def _start(config: Config, symbol: str, creds: Credentials, session: aioht
 
 
 async def start_on(config: Config, venue: Venue, record: RecordOptions | None = None,
-                   clock: Clock = SYSTEM_CLOCK) -> Runtime:
+                   clock: Clock = SYSTEM_CLOCK, fill_dir: Path | None = None) -> Runtime:
     """Everything before quoting, on an open venue. A failure the user can act on is a ``StartupError`` (one
     line, its exit status); the venue is closed again when the start fails."""
     market = venue.market
@@ -199,6 +203,9 @@ async def start_on(config: Config, venue: Venue, record: RecordOptions | None = 
         send_loop.wake()
 
     on_orders, on_fills = mm.on_orders, kill.fills_then(mm.on_fills)
+    history = None if fill_dir is None else FillHistory(fill_dir, mm, clock)
+    if history is not None:
+        on_fills = history.fills_then(on_fills)
     if recorder is not None:
         on_orders, on_fills = recorder.orders_then(on_orders), recorder.fills_then(on_fills)
     feed = LighterFeed(venue.streams, market, mm.account, model, config.vol_obi.looking_depth, on_book=on_book,
@@ -218,7 +225,7 @@ async def start_on(config: Config, venue: Venue, record: RecordOptions | None = 
     status = StatusReporter(mm, sender, feed, binance, venue.streams, clock=clock,
                             label="PAPER" if venue.name == "paper" else "")
     runtime = Runtime(config, market, venue, mm, feed, binance, send_loop, sanity, status, clock, recorder=recorder,
-                      kill=kill)
+                      kill=kill, fill_history=history)
     if premium and config.quota_recovery.enabled:
         runtime.recovery = _quota_recovery(runtime, pacer)
 
@@ -575,6 +582,8 @@ async def _shutdown(rt: Runtime) -> bool:
             clean = await _flatten(rt) and clean  # round trips start flat, so flat is where they end
         elif rt.flatten_on_exit:
             clean = await _flatten(rt) and clean
+        if rt.fill_history is not None:  # the fills the closed streams did not report (the flatten's)
+            await rt.fill_history.catch_up(rt.reader, functools.partial(_refresh_account, rt))
     except Exception:
         log.exception("shutdown failed: check open orders and the position on %s manually", rt.market.symbol)
         clean = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -132,7 +133,7 @@ async def open_paper(config: Config, symbol: str, session: aiohttp.ClientSession
 
 
 def run_on_local_venue(config: Config, symbol: str, *, duration: float, seed: int = 1,
-                       metrics: Any = None, flatten_on_exit: bool = False) -> int:
+                       metrics: Any = None, flatten_on_exit: bool = False, fill_dir: Path | None = None) -> int:
     """``--local``: the daemon on the local venue on a virtual clock; ``duration`` seconds of market time run
     as fast as the machine allows. Returns the exit status."""
     from lmm.daemon.run import run_daemon  # run imports this module
@@ -143,7 +144,7 @@ def run_on_local_venue(config: Config, symbol: str, *, duration: float, seed: in
 
     async def main() -> int:
         return await run_daemon(config, symbol, None, duration=duration, stop=asyncio.Event(), metrics=metrics,
-                                flatten_on_exit=flatten_on_exit, clock=clock,
+                                flatten_on_exit=flatten_on_exit, clock=clock, fill_dir=fill_dir,
                                 venue=lambda session: open_local(venue, config, symbol))
 
     try:

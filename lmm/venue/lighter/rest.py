@@ -83,6 +83,13 @@ class VenueReader:
                                 "client_order_indexes": ",".join(str(i) for i in client_indexes[:20])}, auth=True)
         return list(body.get("orders") or [])
 
+    async def account_trades(self, market_id: int, limit: int = 100) -> list[dict[str, Any]]:
+        """The account's latest trades on a market, newest first (``GET /api/v1/trades``, at most 100)."""
+        body = await self._get("/api/v1/trades",
+                               {"account_index": self._account, "market_id": str(market_id), "sort_by": "timestamp",
+                                "sort_dir": "desc", "limit": str(limit)}, auth=True)
+        return list(body.get("trades") or [])
+
     async def order_book_orders(self, market_id: int, limit: int = 5) -> dict[str, Any]:
         return await self._get("/api/v1/orderBookOrders", {"market_id": str(market_id), "limit": str(limit)})
 

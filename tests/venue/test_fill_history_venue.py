@@ -1,0 +1,82 @@
+"""The fill history after a run on the local venue matches the venue's own trade list for the account exactly:
+count, trade ids, sides, prices, sizes, notionals, fees, maker flags, order indexes; and the report read from
+it agrees with the venue's ledger (fees, realized PnL, the final position)."""
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from venue_support import BTC, run_bot, venue_config
+
+from lmm.daemon.fill_history import day_files, read_rows
+from lmm.daemon.fill_report import Period, read_history, run_fill_report
+from lmm.daemon.kill_state import EXIT_KILL_SWITCH
+from lmm.venue.clock import VirtualClock
+from lmm.venue.local.venue import LocalVenue
+from sim.market_params import MarketParams
+
+AT_THE_TOUCH = {"vol_to_half_spread": 1e-6, "c1_ticks": 0, "min_half_spread_bps": 1.5}
+MARKET = MarketParams(lighter_half_spread_bps=1.6)  # the bot's quotes at the touch: the sweeps reach them
+MICRO = Decimal("0.000001")
+
+
+async def sweeps_both_ways(venue: LocalVenue, clock: VirtualClock) -> None:
+    """Small sell sweeps fill the bot's bids, then small buy sweeps its asks (maker fills that open, close and
+    flip the position); then large sell sweeps push it past the position cap: the kill switch flattens it with
+    IOC orders (taker fills)."""
+    await asyncio.sleep(15)
+    venue.inject_fault("taker_sweep", side="sell", size="0.005", interval_ms=1000, seconds=10, market_id=BTC)
+    await asyncio.sleep(15)
+    venue.inject_fault("taker_sweep", side="buy", size="0.005", interval_ms=1000, seconds=20, market_id=BTC)
+    await asyncio.sleep(25)
+    venue.inject_fault("taker_sweep", side="sell", size="0.05", interval_ms=1000, seconds=30, market_id=BTC)
+
+
+def test_fill_history_matches_the_venue_trade_list(tmp_path: Path):
+    """The position cap trips after the sweeps and the kill switch flattens: taker fills (IOC) too."""
+    config = venue_config(tmp_path, vol_obi=AT_THE_TOUCH, trading={"default_quote_update_threshold_bps": 0.7},
+                          risk={"max_position_usd": 5_000.0, "flatten_on_kill": True})
+    fills_dir = tmp_path / "fills"
+    run = run_bot(config, 150, scenario=sweeps_both_ways, market_params=MARKET, fill_dir=fills_dir)
+    venue = run.venue
+    spec = venue.engine.markets[BTC]
+    me = venue.account_index
+    trades = sorted(venue.engine.account_trades(me, n=10**9), key=lambda t: t.trade_id)
+    rows = [row for path in day_files(fills_dir) for row in read_rows(path)]
+
+    assert run.status == EXIT_KILL_SWITCH
+    assert len(trades) >= 10, trades
+    assert {t.is_maker_ask == (t.ask_account_id == me) for t in trades} == {True, False}, \
+        "the run made both maker and taker fills"
+    assert len(rows) == len(trades)
+    for row, trade in zip(rows, trades, strict=True):
+        is_buy = trade.bid_account_id == me
+        maker = trade.is_maker_ask != is_buy
+        assert int(row["trade_id"]) == trade.trade_id
+        assert row["side"] == ("buy" if is_buy else "sell")
+        assert row["price"] == spec.format_price(trade.price)
+        assert row["size"] == spec.format_size(trade.size)
+        assert Decimal(row["notional_usd"]) == Decimal(trade.usd_amount) * MICRO
+        fee_paid = trade.maker_fee_paid if maker else trade.taker_fee_paid
+        assert Decimal(row["fee_usd"]) == Decimal(fee_paid) * MICRO
+        assert row["maker"] == ("true" if maker else "false")
+        assert int(row["order_index"]) == (trade.bid_id if is_buy else trade.ask_id)
+        assert int(row["time_ns"]) == trade.timestamp_ms * 1_000_000
+
+    account = venue.engine.account(me)
+    [position] = [p for p in account.positions if p.market_id == BTC]
+    symbol, fills = read_history(fills_dir)
+    assert symbol == "BTC"
+    assert Decimal(rows[-1]["position_after"]) == Decimal(position.size).scaleb(-spec.size_decimals)
+    _, path = run_fill_report(fills_dir, Period(), tmp_path / "report")
+    report = json.loads(path.read_text())
+    assert report["fills"] == len(trades)
+    assert report["fees_usd"] == float(Decimal(account.fees_paid) * MICRO)
+    assert report["final_position"] == float(Decimal(position.size).scaleb(-spec.size_decimals))
+    # the venue floors each realized amount to the micro-dollar; the report's is exact
+    assert abs(Decimal(str(report["pnl_realized_usd"])) - Decimal(position.realized_pnl) * MICRO) <= \
+        MICRO * len(trades)
+    assert report["position_mismatches"] == 0
+    assert len(fills) == len(trades)
