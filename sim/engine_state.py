@@ -32,6 +32,7 @@ class EngineState:
         self.trade_sequence = 0
         self.outbox: list[Event] = []
         self._touched_orders: dict[int, Order] = {}
+        self.unpublished_accounts: set[int] = set()  # accounts whose orders get no OrderUpdate events
         self._touched_accounts: dict[int, dict[int, None]] = {}
 
     # ---- marks and margin ---------------------------------------------------------------------------
@@ -135,7 +136,8 @@ class EngineState:
 
     def note_order(self, order: Order, now_ns: int) -> None:
         order.touch(now_ns, self.height)
-        self._touched_orders[order.order_index] = order
+        if order.account_index not in self.unpublished_accounts:
+            self._touched_orders[order.order_index] = order
 
     def note_account(self, account_index: int, market_id: int | None = None) -> None:
         markets = self._touched_accounts.setdefault(account_index, {})

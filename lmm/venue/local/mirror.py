@@ -22,20 +22,17 @@ Rules:
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sim.engine import Engine
 from sim.engine_types import (
     CancelOrderTx,
     CreateOrderTx,
+    ErrorCode,
     ModifyOrderTx,
     OrderType,
     Tier,
     TimeInForce,
-    TxMeta,
-    TxOutcome,
-    TxResult,
 )
 
 RISK_AVERSE = "risk_averse"
@@ -57,15 +54,15 @@ class MirrorStats:
 
 
 class _Account:
-    """A funded account exempt from limits, sending in nonce order."""
+    """A funded account exempt from limits (its transactions go through ``Engine.submit_exempt``)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self.index = engine.create_account(MIRROR_COLLATERAL, Tier.PREMIUM, exempt_from_limits=True)
+        # its orders' updates are not published: nobody subscribes to the mirror's account channels
+        self.index = engine.create_account(MIRROR_COLLATERAL, Tier.PREMIUM, exempt_from_limits=True,
+                                           publish_orders=False)
         engine.register_api_key(self.index, MIRROR_KEY_INDEX, MIRROR_PUBLIC_KEY)
 
-    def meta(self) -> TxMeta:
-        return TxMeta(self.index, MIRROR_KEY_INDEX, self._engine.next_nonce(self.index, MIRROR_KEY_INDEX))
 
 
 class BookMirror:
@@ -103,7 +100,7 @@ class BookMirror:
         tx = CreateOrderTx(market_index=self._market_id, client_order_index=0, base_amount=size, price=price,
                            is_ask=not aggressor_is_buy, order_type=OrderType.LIMIT,
                            time_in_force=TimeInForce.IMMEDIATE_OR_CANCEL)
-        self._send(self._taker, now_ns, lambda meta: self._engine.create_order(now_ns, meta, tx))
+        self._send(self._taker, now_ns, tx)
 
     # ---- the queue ------------------------------------------------------------------------------------------
 
@@ -116,7 +113,7 @@ class BookMirror:
         tx = CreateOrderTx(market_index=self._market_id, client_order_index=0, base_amount=extra, price=price,
                            is_ask=is_ask, order_type=OrderType.LIMIT, time_in_force=TimeInForce.GOOD_TILL_TIME,
                            order_expiry_ms=expiry)
-        self._send(self._maker, now_ns, lambda meta: self._engine.create_order(now_ns, meta, tx))
+        self._send(self._maker, now_ns, tx)
 
     def _shrink(self, cut: int, queue: list, now_ns: int) -> None:
         mine = self._maker.index
@@ -141,18 +138,18 @@ class BookMirror:
             amount -= cut
             if cut == order.remaining:
                 tx = CancelOrderTx(market_index=self._market_id, index=order.order_index)
-                self._send(self._maker, now_ns, lambda meta, tx=tx: self._engine.cancel_order(now_ns, meta, tx))
+                self._send(self._maker, now_ns, tx)
             else:
                 self._modify(order, order.remaining - cut, now_ns)
 
     def _modify(self, order, size: int, now_ns: int) -> None:
         tx = ModifyOrderTx(market_index=self._market_id, index=order.order_index, base_amount=size, price=order.price)
-        self._send(self._maker, now_ns, lambda meta: self._engine.modify_order(now_ns, meta, tx))
+        self._send(self._maker, now_ns, tx)
 
-    def _send(self, account: _Account, now_ns: int, submit: Callable[[TxMeta], TxResult]) -> None:
+    def _send(self, account: _Account, now_ns: int, tx: CreateOrderTx | ModifyOrderTx | CancelOrderTx) -> None:
         self.stats.engine_txs += 1
-        result = submit(account.meta())
-        if result.outcome is not TxOutcome.ACCEPTED:
+        result = self._engine.submit_exempt(now_ns, account.index, MIRROR_KEY_INDEX, tx)
+        if isinstance(result, ErrorCode):
             self.stats.rejected += 1
             codes = self.stats.rejection_codes
-            codes[result.code] = codes.get(result.code, 0) + 1
+            codes[int(result)] = codes.get(int(result), 0) + 1
