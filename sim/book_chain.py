@@ -61,7 +61,10 @@ class BookChain:
             side = self.asks if is_ask else self.bids
             best = self._best[is_ask]
             if best is not None and (price <= best if is_ask else price >= best):
-                self._best[is_ask] = None  # a change at or beyond the best: find it again when asked
+                if size > 0:
+                    self._best[is_ask] = price  # a better level, or the best resized
+                elif price == best:
+                    self._best[is_ask] = None  # the best level is gone: find the next one when asked
             if size > 0:
                 side[price] = size
             elif side.pop(price, None) is None:

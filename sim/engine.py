@@ -36,6 +36,7 @@ from sim.engine_types import (
     WithdrawTx,
 )
 from sim.engine_views import AccountSnapshot, ApiKeyView, Event, OrderView, Trade
+from sim.exempt_orders import resize_in_place
 from sim.limits import QuotaCharge, SendLimits
 from sim.markets import DEFAULT_MARKETS, MarketSpec, markets_by_id
 from sim.order_txs import (
@@ -359,6 +360,24 @@ class Engine:
         state.flush()
         assert order_index is not None
         return order_index
+
+    def resize_exempt(self, now_ns: int, account_index: int, api_key_index: int, market_id: int, order_index: int,
+                      price: int, size: int) -> int | ErrorCode:
+        """`submit_exempt` of ModifyOrderTx(market_id, order_index, size, price), or of CancelOrderTx when `size`
+        is 0, with the same outcome; a resting order keeping its price is resized in place (sim.exempt_orders),
+        without the transaction pipeline's objects."""
+        self.expire(now_ns)
+        state = self._state
+        account = state.accounts.get(account_index)
+        key = account.api_keys.get(api_key_index) if account is not None else None
+        if account is None or key is None or not account.limits.exempt:
+            raise ValueError(f"resize_exempt: {account_index}/{api_key_index} is not an exempt account's key")
+        order = state.live_orders.get(order_index)
+        if order is not None and order.account_index == account_index and order.market_index == market_id and \
+                order.price == price and resize_in_place(state, self._scheduler, account, key, order, size, now_ns):
+            return order_index
+        tx = CancelOrderTx(market_id, order_index) if size == 0 else ModifyOrderTx(market_id, order_index, size, price)
+        return self.submit_exempt(now_ns, account_index, api_key_index, tx)
 
     # ---- time ----------------------------------------------------------------------------------------
 

@@ -26,10 +26,8 @@ from dataclasses import dataclass, field
 
 from sim.engine import Engine
 from sim.engine_types import (
-    CancelOrderTx,
     CreateOrderTx,
     ErrorCode,
-    ModifyOrderTx,
     OrderType,
     Tier,
     TimeInForce,
@@ -54,7 +52,7 @@ class MirrorStats:
 
 
 class _Account:
-    """A funded account exempt from limits (its transactions go through ``Engine.submit_exempt``)."""
+    """A funded account exempt from limits (its transactions: ``Engine.submit_exempt`` and ``resize_exempt``)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -136,19 +134,19 @@ class BookMirror:
                 return
             cut = min(amount, order.remaining)
             amount -= cut
-            if cut == order.remaining:
-                tx = CancelOrderTx(market_index=self._market_id, index=order.order_index)
-                self._send(self._maker, now_ns, tx)
-            else:
-                self._modify(order, order.remaining - cut, now_ns)
+            self._modify(order, order.remaining - cut, now_ns)  # 0: a cancel
 
     def _modify(self, order, size: int, now_ns: int) -> None:
-        tx = ModifyOrderTx(market_index=self._market_id, index=order.order_index, base_amount=size, price=order.price)
-        self._send(self._maker, now_ns, tx)
-
-    def _send(self, account: _Account, now_ns: int, tx: CreateOrderTx | ModifyOrderTx | CancelOrderTx) -> None:
+        """A ModifyOrder of the maker's order to ``size`` at its price (a CancelOrder when 0)."""
         self.stats.engine_txs += 1
-        result = self._engine.submit_exempt(now_ns, account.index, MIRROR_KEY_INDEX, tx)
+        self._count(self._engine.resize_exempt(now_ns, self._maker.index, MIRROR_KEY_INDEX, self._market_id,
+                                               order.order_index, order.price, size))
+
+    def _send(self, account: _Account, now_ns: int, tx: CreateOrderTx) -> None:
+        self.stats.engine_txs += 1
+        self._count(self._engine.submit_exempt(now_ns, account.index, MIRROR_KEY_INDEX, tx))
+
+    def _count(self, result: int | ErrorCode) -> None:
         if isinstance(result, ErrorCode):
             self.stats.rejected += 1
             codes = self.stats.rejection_codes
