@@ -142,6 +142,10 @@ class OrderBook:
             return None
         return (bid + ask) // 2
 
+    @property
+    def has_dirty_levels(self) -> bool:
+        return bool(self._dirty)
+
     def take_dirty_levels(self) -> list[BookLevelChange]:
         changes = [
             BookLevelChange(self.market_id, is_ask, price, self.side(is_ask).level_size(price))

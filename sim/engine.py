@@ -383,7 +383,7 @@ class Engine:
 
     def expire(self, now_ns: int) -> None:
         """Cancel orders whose expiry passed (`canceled-expired`) and run due scheduled cancel-alls."""
-        if run_due(self._state, self._scheduler, now_ns):
+        if self._scheduler.has_due(now_ns // 1_000_000) and run_due(self._state, self._scheduler, now_ns):
             self._state.flush()
 
     # ---- events --------------------------------------------------------------------------------------

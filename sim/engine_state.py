@@ -154,12 +154,16 @@ class EngineState:
 
     def flush(self) -> None:
         """Close a transaction: emit touched orders, changed book levels, then touched accounts."""
-        self.outbox.extend(OrderUpdate(order.view()) for order in self._touched_orders.values())
-        self._touched_orders.clear()
+        if self._touched_orders:
+            self.outbox.extend(OrderUpdate(order.view()) for order in self._touched_orders.values())
+            self._touched_orders.clear()
         for book in self.books.values():
-            self.outbox.extend(book.take_dirty_levels())
-        self.outbox.extend(AccountUpdate(index, tuple(markets)) for index, markets in self._touched_accounts.items())
-        self._touched_accounts.clear()
+            if book.has_dirty_levels:
+                self.outbox.extend(book.take_dirty_levels())
+        if self._touched_accounts:
+            self.outbox.extend(AccountUpdate(index, tuple(markets))
+                               for index, markets in self._touched_accounts.items())
+            self._touched_accounts.clear()
 
     @property
     def has_pending_changes(self) -> bool:

@@ -51,6 +51,11 @@ class OrderScheduler:
         self.expiries: list[tuple[int, int]] = []  # (expiry_ms, order_index)
         self.cancel_alls: list[tuple[int, int]] = []  # (time_ms, account_index)
 
+    def has_due(self, now_ms: int) -> bool:
+        """Whether an expiry or a scheduled cancel-all may be due (entries are re-checked by `run_due`)."""
+        expiries, cancel_alls = self.expiries, self.cancel_alls
+        return bool((expiries and expiries[0][0] <= now_ms) or (cancel_alls and cancel_alls[0][0] <= now_ms))
+
     def watch_expiry(self, order: Order) -> None:
         if order.expiry_ms > 0:
             heapq.heappush(self.expiries, (order.expiry_ms, order.order_index))
@@ -143,7 +148,10 @@ def _place(state: EngineState, scheduler: OrderScheduler, account: Account, orde
     if order.time_in_force == TimeInForce.POST_ONLY and book.crosses(order.is_ask, order.price):
         state.retire(order, OrderStatus.CANCELED_POST_ONLY, now_ns)
         return
-    stop = match_incoming(state, order, order.self_trade_behavior, tx_hash, now_ns)
+    if order.remaining > 0 and not book.crosses(order.is_ask, order.price):  # what matching would find at once
+        stop = MatchStop.NO_LIQUIDITY if book.side(not order.is_ask).best_price() is None else MatchStop.PRICE
+    else:
+        stop = match_incoming(state, order, order.self_trade_behavior, tx_hash, now_ns)
     if order.remaining == 0:
         state.retire(order, OrderStatus.FILLED, now_ns)
     elif stop is MatchStop.SELF_TRADE:

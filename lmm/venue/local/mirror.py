@@ -71,6 +71,7 @@ class BookMirror:
         self._market_id = market_id
         self._model = queue_model
         self._power = power
+        self._book = engine._book(market_id)
         self._maker = _Account(engine)
         self._taker = _Account(engine)
         self.stats = MirrorStats()
@@ -84,13 +85,22 @@ class BookMirror:
     def set_level(self, is_ask: bool, price: int, size: int, now_ns: int) -> None:
         """The external level at ``price`` now holds ``size`` lots (0: gone)."""
         self.stats.level_sets += 1
-        queue = self._engine._book(self._market_id).side(is_ask).orders_at(price)
+        queue = self._book.side(is_ask).orders_at(price)
         mine = self._maker.index
-        held = sum(o.remaining for o in queue if o.account_index == mine)
+        held = 0
+        others = False
+        for order in queue:
+            if order.account_index == mine:
+                held += order.remaining
+            else:
+                others = True
         if size > held:
             self._grow(is_ask, price, size - held, queue, now_ns)
         elif size < held:
-            self._shrink(held - size, queue, now_ns)
+            if others:
+                self._shrink(held - size, queue, now_ns)
+            else:  # only external size at the level: nothing is behind anyone, take it from the back
+                self._take(queue[::-1], held - size, now_ns)
 
     def trade(self, price: int, size: int, aggressor_is_buy: bool, now_ns: int) -> None:
         """An external trade: it takes liquidity from the engine's book as the aggressor did."""
