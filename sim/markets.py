@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 USDC_DECIMALS = 6
 MICRO_PER_USDC = 10**USDC_DECIMALS
@@ -54,6 +55,7 @@ class MarketSpec:
         return _format_fixed(size, self.size_decimals)
 
 
+@lru_cache(maxsize=1 << 16)  # a book's prices and sizes repeat: frames format the same levels again and again
 def _format_fixed(value: int, decimals: int) -> str:
     sign = "-" if value < 0 else ""
     digits = str(abs(value)).rjust(decimals + 1, "0")

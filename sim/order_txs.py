@@ -176,8 +176,12 @@ def _ioc_remainder_status(order: Order, stop: MatchStop) -> OrderStatus:
 def _margin_allows(state: EngineState, account: Account, order: Order) -> bool:
     """Initial margin with the order counted as resting must be covered by equity, unless the order does
     not raise the requirement (it only reduces exposure)."""
-    before = state.initial_margin(account)
     extra_bid, extra_ask = (0, order.remaining) if order.is_ask else (order.remaining, 0)
+    position = account.positions.get(order.market_index)
+    if position is not None and position.worst_case_lots(extra_bid, extra_ask) <= position.worst_case_lots() and \
+            state.mark_price(order.market_index) is not None:
+        return True  # only this market's term changes, at the same mark and with no more lots: after <= before
+    before = state.initial_margin(account)
     after = state.initial_margin(account, market_id=order.market_index, extra_bid=extra_bid,
                                  extra_ask=extra_ask, price_hint=order.price)
     return after <= before or after <= state.equity(account)

@@ -20,6 +20,8 @@ from sim.engine_types import (
 )
 from sim.engine_views import OrderUpdate
 from sim.markets import MarketSpec
+from sim.order_txs import _margin_allows
+from sim.orders import Order
 
 T0 = 1_723_161_255_000_000_000
 SPEC = MarketSpec(market_id=1, symbol="ETHUSDT", price_decimals=2, size_decimals=3, min_base_amount=2,
@@ -144,3 +146,34 @@ def test_the_exempt_paths_refuse_an_account_with_limits() -> None:
         pair.new.submit_exempt(T0, pair.bot, KEY, CancelOrderTx(1, 2**48 + 1))
     with pytest.raises(ValueError):
         pair.new.resize_exempt(T0, pair.bot, KEY, 1, 2**48 + 1, MID, 0)
+
+
+def test_the_margin_check_shortcut_agrees_with_the_full_requirement() -> None:
+    """`_margin_allows` answers at once when an order adds no lots to the worst case; it must agree with the
+    requirement computed in full (after <= before, or after <= equity) on random accounts and orders."""
+    rng = random.Random(7)
+    pair = Pair()
+    state_ = pair.new._state
+    now, checked, shortcut = T0, 0, 0
+    for _ in range(1500):
+        now += rng.choice([0, 1_000_000, 50_000_000])
+        random_step(pair, rng, now)
+        for account_index in (*pair.exempt, pair.bot):
+            account = state_.accounts[account_index]
+            is_ask = rng.random() < 0.5
+            order = Order(order_index=0, client_order_index=0, market_index=1, account_index=account_index,
+                          api_key_index=KEY, nonce=0, is_ask=is_ask, order_type=OrderType.LIMIT,
+                          time_in_force=TimeInForce.GOOD_TILL_TIME, reduce_only=False,
+                          price=MID + rng.randint(-20, 20), trigger_price=0, initial_base_amount=0,
+                          remaining=int(10 ** rng.uniform(0, 6)), expiry_ms=0, created_at_ms=0)
+            kept = account.collateral
+            account.collateral = rng.choice([kept, rng.randint(0, 10**8)])  # near or past the limit too
+            before = state_.initial_margin(account)
+            extra_bid, extra_ask = (0, order.remaining) if is_ask else (order.remaining, 0)
+            after = state_.initial_margin(account, market_id=1, extra_bid=extra_bid, extra_ask=extra_ask,
+                                          price_hint=order.price)
+            assert _margin_allows(state_, account, order) == (after <= before or after <= state_.equity(account))
+            account.collateral = kept
+            checked += 1
+            shortcut += after <= before
+    assert checked and 0 < shortcut < checked
