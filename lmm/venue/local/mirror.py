@@ -32,6 +32,7 @@ from sim.engine_types import (
     Tier,
     TimeInForce,
 )
+from sim.orders import Order
 
 RISK_AVERSE = "risk_averse"
 PROPORTIONAL = "proportional"
@@ -85,18 +86,20 @@ class BookMirror:
     def set_level(self, is_ask: bool, price: int, size: int, now_ns: int) -> None:
         """The external level at ``price`` now holds ``size`` lots (0: gone)."""
         self.stats.level_sets += 1
-        queue = self._book.side(is_ask).orders_at(price)
+        side = self._book.asks if is_ask else self._book.bids
         mine = self._maker.index
         held = 0
         others = False
-        for order in queue:
-            if order.account_index == mine:
-                held += order.remaining
+        last = None
+        for last in side.level_orders(price):
+            if last.account_index == mine:
+                held += last.remaining
             else:
                 others = True
         if size > held:
-            self._grow(is_ask, price, size - held, queue, now_ns)
+            self._grow(is_ask, price, size - held, last, now_ns)
         elif size < held:
+            queue = side.orders_at(price)  # a copy: the level changes as it is taken from
             if others:
                 self._shrink(held - size, queue, now_ns)
             else:  # only external size at the level: nothing is behind anyone, take it from the back
@@ -112,8 +115,7 @@ class BookMirror:
 
     # ---- the queue ------------------------------------------------------------------------------------------
 
-    def _grow(self, is_ask: bool, price: int, extra: int, queue: list, now_ns: int) -> None:
-        last = queue[-1] if queue else None
+    def _grow(self, is_ask: bool, price: int, extra: int, last: Order | None, now_ns: int) -> None:
         if last is not None and last.account_index == self._maker.index:  # already at the back: grow it there
             self._modify(last, last.remaining + extra, now_ns)
             return
