@@ -46,22 +46,20 @@ def resize_in_place(state: EngineState, scheduler: OrderScheduler, account: Acco
     order.remaining = size
     allowed = _margin_allows(state, account, order)
     order.remaining = old
-    account.track_resting(order, old, 1)
     if not allowed:
+        account.track_resting(order, old, 1)
         return False
+    account.track_resting(order, size, 1)
     _accept(state, key)
     order.trigger_price = 0
     # unrest + rest: back at the end of its level (where it was) and of the live-order dicts
     del state.live_orders[order.order_index]
     del account.live_orders[order.order_index]
     book.grow_last(order, size)
-    account.track_resting(order, size - old, 0)
     order.initial_base_amount = order.filled_base + size
-    state.note_order(order, now_ns)
-    order.status = OrderStatus.OPEN
     state.live_orders[order.order_index] = order
     account.live_orders[order.order_index] = order
-    state.note_order(order, now_ns)
+    state.note_order(order, now_ns)  # the pipeline notes it twice, with the same time and height
     scheduler.watch_expiry(order)
     state.flush()
     return True

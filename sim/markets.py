@@ -54,6 +54,11 @@ class MarketSpec:
     def format_size(self, size: int) -> str:
         return _format_fixed(size, self.size_decimals)
 
+    def levels_json(self, levels: Iterable[tuple[int, int]]) -> list[dict[str, str]]:
+        """[(price, size)] as the venue's [{"price": ..., "size": ...}] texts."""
+        price_decimals, size_decimals = self.price_decimals, self.size_decimals
+        return [{"price": _format_fixed(p, price_decimals), "size": _format_fixed(s, size_decimals)} for p, s in levels]
+
 
 @lru_cache(maxsize=1 << 16)  # a book's prices and sizes repeat: frames format the same levels again and again
 def _format_fixed(value: int, decimals: int) -> str:
