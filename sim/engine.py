@@ -374,7 +374,7 @@ class Engine:
             raise ValueError(f"resize_exempt: {account_index}/{api_key_index} is not an exempt account's key")
         order = state.live_orders.get(order_index)
         if order is not None and order.account_index == account_index and order.market_index == market_id and \
-                order.price == price and resize_in_place(state, self._scheduler, account, key, order, size, now_ns):
+                order.price == price and resize_in_place(state, account, key, order, size, now_ns):
             return order_index
         tx = CancelOrderTx(market_id, order_index) if size == 0 else ModifyOrderTx(market_id, order_index, size, price)
         return self.submit_exempt(now_ns, account_index, api_key_index, tx)

@@ -3,17 +3,18 @@
 # transaction objects and closures of the general pipeline.
 # Rules: only the cases whose outcome is certain are handled here (`resize_in_place` returns False before
 # changing anything otherwise, and the caller sends the transaction); every state change is the one the
-# pipeline makes, in the same order (book, tallies, dict orders, order fields, expiry heap, outbox).
+# pipeline makes (book, tallies, the order of the live-order dicts, order fields, nonce, height, outbox); only
+# the pipeline's duplicate expiry entries, which nothing can observe, are left out.
 from __future__ import annotations
 
 from sim.accounts import Account, ApiKey
 from sim.engine_state import EngineState
 from sim.engine_types import OrderStatus
-from sim.order_txs import OrderScheduler, _amounts_error, _margin_allows
+from sim.order_txs import _amounts_error, _margin_allows
 from sim.orders import Order
 
 
-def resize_in_place(state: EngineState, scheduler: OrderScheduler, account: Account, key: ApiKey, order: Order,
+def resize_in_place(state: EngineState, account: Account, key: ApiKey, order: Order,
                     size: int, now_ns: int) -> bool:
     """Apply an accepted same-price resize (or a cancel, size 0) of ``order``, a resting order of ``account``;
     False (nothing changed) when the case is not one of those: amounts the market refuses, a size increase of
@@ -60,7 +61,8 @@ def resize_in_place(state: EngineState, scheduler: OrderScheduler, account: Acco
     state.live_orders[order.order_index] = order
     account.live_orders[order.order_index] = order
     state.note_order(order, now_ns)  # the pipeline notes it twice, with the same time and height
-    scheduler.watch_expiry(order)
+    # the pipeline also pushes its expiry again: a duplicate of the entry pushed when it first rested (the
+    # expiry never changes while it rests), which `run_due` would pop with it and ignore
     state.flush()
     return True
 
