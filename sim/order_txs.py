@@ -7,7 +7,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 
-from sim.accounts import Account
+from sim.accounts import Account, margin_micro
 from sim.engine_state import EngineState
 from sim.engine_types import (
     MAX_CLIENT_ORDER_INDEX,
@@ -178,12 +178,22 @@ def _margin_allows(state: EngineState, account: Account, order: Order) -> bool:
     not raise the requirement (it only reduces exposure)."""
     extra_bid, extra_ask = (0, order.remaining) if order.is_ask else (order.remaining, 0)
     position = account.positions.get(order.market_index)
-    if position is not None and position.worst_case_lots(extra_bid, extra_ask) <= position.worst_case_lots() and \
-            state.mark_price(order.market_index) is not None:
-        return True  # only this market's term changes, at the same mark and with no more lots: after <= before
-    before = state.initial_margin(account)
-    after = state.initial_margin(account, market_id=order.market_index, extra_bid=extra_bid,
-                                 extra_ask=extra_ask, price_hint=order.price)
+    if position is not None:  # only this market's term differs between before and after
+        lots_before, lots_after = position.worst_case_lots(), position.worst_case_lots(extra_bid, extra_ask)
+        mark = state.mark_price(order.market_index)
+        if mark is not None and lots_after <= lots_before:
+            return True  # the same mark and no more lots: after <= before
+        quote = state.markets[order.market_index].quote_micro
+        imf = position.initial_margin_fraction
+        # as initial_margin values the market: at its mark, else at 0 before and at the order's price after
+        term_before = margin_micro(quote(0 if mark is None else mark, lots_before), imf) if lots_before else 0
+        term_after = margin_micro(quote(order.price if mark is None else mark, lots_after), imf) if lots_after else 0
+        before = state.initial_margin(account)
+        after = before - term_before + term_after
+    else:
+        before = state.initial_margin(account)
+        after = state.initial_margin(account, market_id=order.market_index, extra_bid=extra_bid,
+                                     extra_ask=extra_ask, price_hint=order.price)
     return after <= before or after <= state.equity(account)
 
 

@@ -149,17 +149,18 @@ def test_the_exempt_paths_refuse_an_account_with_limits() -> None:
 
 
 def test_the_margin_check_shortcut_agrees_with_the_full_requirement() -> None:
-    """`_margin_allows` answers at once when an order adds no lots to the worst case; it must agree with the
-    requirement computed in full (after <= before, or after <= equity) on random accounts and orders."""
+    """`_margin_allows` answers at once when an order adds no lots to the worst case, and otherwise computes
+    only the order's market anew; it must agree with the requirement computed in full (after <= before, or
+    after <= equity) on random accounts and orders, before any mark and after."""
     rng = random.Random(7)
     pair = Pair()
     state_ = pair.new._state
-    now, checked, shortcut = T0, 0, 0
-    for _ in range(1500):
-        now += rng.choice([0, 1_000_000, 50_000_000])
-        random_step(pair, rng, now)
+    outcomes: list[tuple[bool, bool]] = []
+
+    def check_all() -> None:
         for account_index in (*pair.exempt, pair.bot):
             account = state_.accounts[account_index]
+            account.position(SPEC)
             is_ask = rng.random() < 0.5
             order = Order(order_index=0, client_order_index=0, market_index=1, account_index=account_index,
                           api_key_index=KEY, nonce=0, is_ask=is_ask, order_type=OrderType.LIMIT,
@@ -172,8 +173,17 @@ def test_the_margin_check_shortcut_agrees_with_the_full_requirement() -> None:
             extra_bid, extra_ask = (0, order.remaining) if is_ask else (order.remaining, 0)
             after = state_.initial_margin(account, market_id=1, extra_bid=extra_bid, extra_ask=extra_ask,
                                           price_hint=order.price)
-            assert _margin_allows(state_, account, order) == (after <= before or after <= state_.equity(account))
+            expected = after <= before or after <= state_.equity(account)
+            assert _margin_allows(state_, account, order) == expected
             account.collateral = kept
-            checked += 1
-            shortcut += after <= before
-    assert checked and 0 < shortcut < checked
+            outcomes.append((after <= before, expected))
+
+    for _ in range(30):  # no mark yet: an empty book and no trade
+        check_all()
+    assert pair.new.mark_price(1) is None and (False, False) in outcomes
+    now = T0
+    for _ in range(1500):
+        now += rng.choice([0, 1_000_000, 50_000_000])
+        random_step(pair, rng, now)
+        check_all()
+    assert {(True, True), (False, True), (False, False)} <= set(outcomes)
