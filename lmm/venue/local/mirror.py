@@ -75,6 +75,8 @@ class BookMirror:
         self._book = engine._book(market_id)
         self._maker = _Account(engine)
         self._taker = _Account(engine)
+        self._maker_index = self._maker.index
+        self._resize = engine.resize_exempt
         self.stats = MirrorStats()
 
     @property
@@ -87,16 +89,21 @@ class BookMirror:
         """The external level at ``price`` now holds ``size`` lots (0: gone)."""
         self.stats.level_sets += 1
         side = self._book.asks if is_ask else self._book.bids
-        mine = self._maker.index
-        held = 0
+        mine = self._maker_index
+        held = count = 0
         others = False
         last = None
         for last in side.level_orders(price):
+            count += 1
             if last.account_index == mine:
                 held += last.remaining
             else:
                 others = True
-        if size > held:
+        if size == held:
+            return
+        if count == 1 and not others:  # the level is one order of ours: grown or taken from, it holds `size`
+            self._modify(last, size, now_ns)
+        elif size > held:
             self._grow(is_ask, price, size - held, last, now_ns)
         elif size < held:
             queue = side.orders_at(price)  # a copy: the level changes as it is taken from
@@ -151,8 +158,10 @@ class BookMirror:
     def _modify(self, order, size: int, now_ns: int) -> None:
         """A ModifyOrder of the maker's order to ``size`` at its price (a CancelOrder when 0)."""
         self.stats.engine_txs += 1
-        self._count(self._engine.resize_exempt(now_ns, self._maker.index, MIRROR_KEY_INDEX, self._market_id,
-                                               order.order_index, order.price, size))
+        result = self._resize(now_ns, self._maker_index, MIRROR_KEY_INDEX, self._market_id, order.order_index,
+                              order.price, size)
+        if type(result) is not int:  # an ErrorCode (an IntEnum), not an order index
+            self._count(result)
 
     def _send(self, account: _Account, now_ns: int, tx: CreateOrderTx) -> None:
         self.stats.engine_txs += 1
