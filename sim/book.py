@@ -55,6 +55,12 @@ class BookSide:
             if not level:
                 self._drop_level(order.price)
 
+    def grow(self, order: Order, new_remaining: int) -> None:
+        """Raise a resting order's remaining size in place (for the last order of its level, where the
+        venue's move to the back of the queue leaves it)."""
+        self._level_size[order.price] += new_remaining - order.remaining
+        order.remaining = new_remaining
+
     def _drop_level(self, price: int) -> None:
         del self._levels[price]
         del self._level_size[price]
@@ -70,6 +76,14 @@ class BookSide:
     def first_order_at(self, price: int) -> Order | None:
         level = self._levels.get(price)
         return next(iter(level.values())) if level else None
+
+    def last_order_at(self, price: int) -> Order | None:
+        level = self._levels.get(price)
+        return next(reversed(level.values())) if level else None
+
+    def level_orders(self, price: int) -> Iterator[Order]:
+        """Orders at a level in time priority, not copied: the level must not change while iterating."""
+        return iter(self._levels.get(price, {}).values())
 
     def levels(self, depth: int | None = None) -> list[tuple[int, int]]:
         result: list[tuple[int, int]] = []
@@ -118,11 +132,19 @@ class OrderBook:
         self.side(order.is_ask).shrink(order, new_remaining)
         self._dirty[(order.is_ask, order.price)] = None
 
+    def grow_last(self, order: Order, new_remaining: int) -> None:
+        self.side(order.is_ask).grow(order, new_remaining)
+        self._dirty[(order.is_ask, order.price)] = None
+
     def mid_price(self) -> int | None:
         bid, ask = self.bids.best_price(), self.asks.best_price()
         if bid is None or ask is None:
             return None
         return (bid + ask) // 2
+
+    @property
+    def has_dirty_levels(self) -> bool:
+        return bool(self._dirty)
 
     def take_dirty_levels(self) -> list[BookLevelChange]:
         changes = [

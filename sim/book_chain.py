@@ -33,6 +33,7 @@ class BookChain:
         self.nonce = first_nonce
         self._pending: dict[tuple[bool, int], int] = {}
         self._fake_bid: int | None = None  # price of a crossed-book fault level to retract
+        self._best: dict[bool, int | None] = {False: None, True: None}  # is_ask -> cached best price, None: unknown
 
     def record(self, is_ask: bool, price: int, size: int) -> None:
         self._pending[(is_ask, price)] = size
@@ -58,6 +59,12 @@ class BookChain:
         asks: list[Level] = []
         for (is_ask, price), size in self._pending.items():
             side = self.asks if is_ask else self.bids
+            best = self._best[is_ask]
+            if best is not None and (price <= best if is_ask else price >= best):
+                if size > 0:
+                    self._best[is_ask] = price  # a better level, or the best resized
+                elif price == best:
+                    self._best[is_ask] = None  # the best level is gone: find the next one when asked
             if size > 0:
                 side[price] = size
             elif side.pop(price, None) is None:
@@ -84,11 +91,15 @@ class BookChain:
     def best_bid(self) -> Level | None:
         if not self.bids:
             return None
-        price = max(self.bids)
+        price = self._best[False]
+        if price is None:
+            price = self._best[False] = max(self.bids)
         return price, self.bids[price]
 
     def best_ask(self) -> Level | None:
         if not self.asks:
             return None
-        price = min(self.asks)
+        price = self._best[True]
+        if price is None:
+            price = self._best[True] = min(self.asks)
         return price, self.asks[price]

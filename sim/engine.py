@@ -36,6 +36,7 @@ from sim.engine_types import (
     WithdrawTx,
 )
 from sim.engine_views import AccountSnapshot, ApiKeyView, Event, OrderView, Trade
+from sim.exempt_orders import resize_in_place
 from sim.limits import QuotaCharge, SendLimits
 from sim.markets import DEFAULT_MARKETS, MarketSpec, markets_by_id
 from sim.order_txs import (
@@ -45,6 +46,7 @@ from sim.order_txs import (
     plan_cancel_all,
     plan_create,
     plan_modify,
+    resolve_live_order,
     run_due,
 )
 
@@ -107,12 +109,15 @@ class Engine:
     # ---- accounts and keys ---------------------------------------------------------------------------
 
     def create_account(self, collateral: int, tier: Tier | str = Tier.STANDARD, l1_address: str | None = None,
-                       *, exempt_from_limits: bool = False) -> int:
+                       *, exempt_from_limits: bool = False, publish_orders: bool = True) -> int:
         """Fund a new account with `collateral` micro-USDC; returns its account index.
 
         Accounts sharing an `l1_address` share the premium volume quota and the sendTx rate limit. Without
         one, a unique address is derived from the index. `exempt_from_limits` turns off the rate limit and
         the volume quota (for the synthetic market's own account, which sends tens of orders a second).
+        `publish_orders=False` leaves the account's orders out of the event outbox (no `OrderUpdate`; its
+        trades and account updates are still published): for a mirrored external book, whose thousands of
+        orders no client follows.
         """
         tier = Tier(tier)
         if collateral < 0:
@@ -127,6 +132,8 @@ class Engine:
         self._next_account_index += 1
         self._state.accounts[index] = Account(index=index, l1_address=address, limits=limits,
                                               collateral=collateral)
+        if not publish_orders:
+            self._state.unpublished_accounts.add(index)
         return index
 
     def _account(self, account_index: int) -> Account:
@@ -316,11 +323,67 @@ class Engine:
             order_index=order_index,
         )
 
+    def submit_exempt(self, now_ns: int, account_index: int, api_key_index: int,
+                      tx: CreateOrderTx | ModifyOrderTx | CancelOrderTx) -> int | ErrorCode:
+        """An order transaction of an account exempt from limits (a mirrored external book), signed with the
+        key's next nonce: the same checks, state changes and events as `submit`, without building the reply.
+        Returns the order index, or the ErrorCode `submit` would reject it with. The tx hash (it only names
+        trades) is computed only when the order may trade. Raises ValueError for an account that is not exempt.
+        """
+        self.expire(now_ns)
+        state = self._state
+        account = state.accounts.get(account_index)
+        key = account.api_keys.get(api_key_index) if account is not None else None
+        if account is None or key is None or not account.limits.exempt:
+            raise ValueError(f"submit_exempt: {account_index}/{api_key_index} is not an exempt account's key")
+        meta = TxMeta(account_index, api_key_index, key.next_nonce)
+        if type(tx) is ModifyOrderTx:
+            outcome = plan_modify(state, self._scheduler, account, tx, now_ns)
+        elif type(tx) is CancelOrderTx:
+            outcome = plan_cancel(state, account, tx, now_ns)
+        elif type(tx) is CreateOrderTx:
+            outcome = plan_create(state, self._scheduler, account, meta, tx, now_ns)
+        else:
+            raise TypeError(f"submit_exempt: not an order transaction: {type(tx).__name__}")
+        if isinstance(outcome, ErrorCode):
+            return outcome
+        may_trade = False
+        if type(tx) is CreateOrderTx:
+            may_trade = state.books[tx.market_index].crosses(tx.is_ask, tx.price)
+        elif type(tx) is ModifyOrderTx:
+            order = resolve_live_order(state, account, tx.market_index, tx.index, ErrorCode.NOT_ACTIVE_ORDER)
+            may_trade = isinstance(order, ErrorCode) or state.books[tx.market_index].crosses(order.is_ask, tx.price)
+        key.next_nonce = meta.nonce + 1
+        state.height += 1
+        tx_hash = _tx_hash(state.height, meta) if may_trade else ""
+        order_index = outcome(tx_hash)
+        state.flush()
+        assert order_index is not None
+        return order_index
+
+    def resize_exempt(self, now_ns: int, account_index: int, api_key_index: int, market_id: int, order_index: int,
+                      price: int, size: int) -> int | ErrorCode:
+        """`submit_exempt` of ModifyOrderTx(market_id, order_index, size, price), or of CancelOrderTx when `size`
+        is 0, with the same outcome; a resting order keeping its price is resized in place (sim.exempt_orders),
+        without the transaction pipeline's objects."""
+        self.expire(now_ns)
+        state = self._state
+        account = state.accounts.get(account_index)
+        key = account.api_keys.get(api_key_index) if account is not None else None
+        if account is None or key is None or not account.limits.exempt:
+            raise ValueError(f"resize_exempt: {account_index}/{api_key_index} is not an exempt account's key")
+        order = state.live_orders.get(order_index)
+        if order is not None and order.account_index == account_index and order.market_index == market_id and \
+                order.price == price and resize_in_place(state, account, key, order, size, now_ns):
+            return order_index
+        tx = CancelOrderTx(market_id, order_index) if size == 0 else ModifyOrderTx(market_id, order_index, size, price)
+        return self.submit_exempt(now_ns, account_index, api_key_index, tx)
+
     # ---- time ----------------------------------------------------------------------------------------
 
     def expire(self, now_ns: int) -> None:
         """Cancel orders whose expiry passed (`canceled-expired`) and run due scheduled cancel-alls."""
-        if run_due(self._state, self._scheduler, now_ns):
+        if self._scheduler.has_due(now_ns // 1_000_000) and run_due(self._state, self._scheduler, now_ns):
             self._state.flush()
 
     # ---- events --------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ class EngineState:
         self.trade_sequence = 0
         self.outbox: list[Event] = []
         self._touched_orders: dict[int, Order] = {}
+        self.unpublished_accounts: set[int] = set()  # accounts whose orders get no OrderUpdate events
         self._touched_accounts: dict[int, dict[int, None]] = {}
 
     # ---- marks and margin ---------------------------------------------------------------------------
@@ -135,7 +136,8 @@ class EngineState:
 
     def note_order(self, order: Order, now_ns: int) -> None:
         order.touch(now_ns, self.height)
-        self._touched_orders[order.order_index] = order
+        if order.account_index not in self.unpublished_accounts:
+            self._touched_orders[order.order_index] = order
 
     def note_account(self, account_index: int, market_id: int | None = None) -> None:
         markets = self._touched_accounts.setdefault(account_index, {})
@@ -152,12 +154,16 @@ class EngineState:
 
     def flush(self) -> None:
         """Close a transaction: emit touched orders, changed book levels, then touched accounts."""
-        self.outbox.extend(OrderUpdate(order.view()) for order in self._touched_orders.values())
-        self._touched_orders.clear()
+        if self._touched_orders:
+            self.outbox.extend(OrderUpdate(order.view()) for order in self._touched_orders.values())
+            self._touched_orders.clear()
         for book in self.books.values():
-            self.outbox.extend(book.take_dirty_levels())
-        self.outbox.extend(AccountUpdate(index, tuple(markets)) for index, markets in self._touched_accounts.items())
-        self._touched_accounts.clear()
+            if book.has_dirty_levels:
+                self.outbox.extend(book.take_dirty_levels())
+        if self._touched_accounts:
+            self.outbox.extend(AccountUpdate(index, tuple(markets))
+                               for index, markets in self._touched_accounts.items())
+            self._touched_accounts.clear()
 
     @property
     def has_pending_changes(self) -> bool:

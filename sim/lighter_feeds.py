@@ -119,8 +119,8 @@ class LighterFeeds:
             "channel": channel, "last_updated_at": us, "offset": offset,
             "order_book": {
                 "code": 0,
-                "asks": [{"price": spec.format_price(p), "size": spec.format_size(s)} for p, s in update.asks],
-                "bids": [{"price": spec.format_price(p), "size": spec.format_size(s)} for p, s in update.bids],
+                "asks": spec.levels_json(update.asks),
+                "bids": spec.levels_json(update.bids),
                 "offset": offset, "nonce": update.nonce, "last_updated_at": us,
                 "begin_nonce": update.begin_nonce,
             },
@@ -137,8 +137,8 @@ class LighterFeeds:
             "channel": f"order_book:{market_id}", "last_updated_at": us, "offset": offset,
             "order_book": {
                 "code": 0,
-                "asks": [{"price": spec.format_price(p), "size": spec.format_size(s)} for p, s in asks],
-                "bids": [{"price": spec.format_price(p), "size": spec.format_size(s)} for p, s in bids],
+                "asks": spec.levels_json(asks),
+                "bids": spec.levels_json(bids),
                 "offset": offset, "nonce": chain.nonce, "last_updated_at": us, "begin_nonce": 0,
             },
             "timestamp": ms, "type": "subscribed/order_book",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 USDC_DECIMALS = 6
 MICRO_PER_USDC = 10**USDC_DECIMALS
@@ -53,13 +54,45 @@ class MarketSpec:
     def format_size(self, size: int) -> str:
         return _format_fixed(size, self.size_decimals)
 
+    def levels_json(self, levels: Iterable[tuple[int, int]]) -> list[dict[str, str]]:
+        """[(price, size)] as the venue's [{"price": ..., "size": ...}] texts."""
+        prices, sizes = _texts(self.price_decimals), _texts(self.size_decimals)
+        return [{"price": prices[p], "size": sizes[s]} for p, s in levels]
 
+
+@lru_cache(maxsize=1 << 16)  # a book's prices and sizes repeat: frames format the same levels again and again
 def _format_fixed(value: int, decimals: int) -> str:
     sign = "-" if value < 0 else ""
     digits = str(abs(value)).rjust(decimals + 1, "0")
     if decimals == 0:
         return sign + digits
     return f"{sign}{digits[:-decimals]}.{digits[-decimals:]}"
+
+
+class _FixedTexts(dict[int, str]):
+    """value -> `_format_fixed(value, decimals)`, remembered: a book's prices and sizes repeat from frame to frame.
+    Emptied when it holds `TEXTS_LIMIT` values, so a long run's memory stays bounded."""
+
+    def __init__(self, decimals: int) -> None:
+        super().__init__()
+        self.decimals = decimals
+
+    def __missing__(self, value: int) -> str:
+        if len(self) >= TEXTS_LIMIT:
+            self.clear()
+        text = self[value] = _format_fixed(value, self.decimals)
+        return text
+
+
+TEXTS_LIMIT = 1 << 16
+_TEXTS: dict[int, _FixedTexts] = {}
+
+
+def _texts(decimals: int) -> _FixedTexts:
+    texts = _TEXTS.get(decimals)
+    if texts is None:
+        texts = _TEXTS[decimals] = _FixedTexts(decimals)
+    return texts
 
 
 def format_usdc(micro: int) -> str:

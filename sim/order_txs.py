@@ -7,7 +7,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 
-from sim.accounts import Account
+from sim.accounts import Account, margin_micro
 from sim.engine_state import EngineState
 from sim.engine_types import (
     MAX_CLIENT_ORDER_INDEX,
@@ -50,6 +50,11 @@ class OrderScheduler:
     def __init__(self) -> None:
         self.expiries: list[tuple[int, int]] = []  # (expiry_ms, order_index)
         self.cancel_alls: list[tuple[int, int]] = []  # (time_ms, account_index)
+
+    def has_due(self, now_ms: int) -> bool:
+        """Whether an expiry or a scheduled cancel-all may be due (entries are re-checked by `run_due`)."""
+        expiries, cancel_alls = self.expiries, self.cancel_alls
+        return bool((expiries and expiries[0][0] <= now_ms) or (cancel_alls and cancel_alls[0][0] <= now_ms))
 
     def watch_expiry(self, order: Order) -> None:
         if order.expiry_ms > 0:
@@ -143,7 +148,10 @@ def _place(state: EngineState, scheduler: OrderScheduler, account: Account, orde
     if order.time_in_force == TimeInForce.POST_ONLY and book.crosses(order.is_ask, order.price):
         state.retire(order, OrderStatus.CANCELED_POST_ONLY, now_ns)
         return
-    stop = match_incoming(state, order, order.self_trade_behavior, tx_hash, now_ns)
+    if order.remaining > 0 and not book.crosses(order.is_ask, order.price):  # what matching would find at once
+        stop = MatchStop.NO_LIQUIDITY if book.side(not order.is_ask).best_price() is None else MatchStop.PRICE
+    else:
+        stop = match_incoming(state, order, order.self_trade_behavior, tx_hash, now_ns)
     if order.remaining == 0:
         state.retire(order, OrderStatus.FILLED, now_ns)
     elif stop is MatchStop.SELF_TRADE:
@@ -168,10 +176,24 @@ def _ioc_remainder_status(order: Order, stop: MatchStop) -> OrderStatus:
 def _margin_allows(state: EngineState, account: Account, order: Order) -> bool:
     """Initial margin with the order counted as resting must be covered by equity, unless the order does
     not raise the requirement (it only reduces exposure)."""
-    before = state.initial_margin(account)
     extra_bid, extra_ask = (0, order.remaining) if order.is_ask else (order.remaining, 0)
-    after = state.initial_margin(account, market_id=order.market_index, extra_bid=extra_bid,
-                                 extra_ask=extra_ask, price_hint=order.price)
+    position = account.positions.get(order.market_index)
+    if position is not None:  # only this market's term differs between before and after
+        lots_before, lots_after = position.worst_case_lots(), position.worst_case_lots(extra_bid, extra_ask)
+        mark = state.mark_price(order.market_index)
+        if mark is not None and lots_after <= lots_before:
+            return True  # the same mark and no more lots: after <= before
+        quote = state.markets[order.market_index].quote_micro
+        imf = position.initial_margin_fraction
+        # as initial_margin values the market: at its mark, else at 0 before and at the order's price after
+        term_before = margin_micro(quote(0 if mark is None else mark, lots_before), imf) if lots_before else 0
+        term_after = margin_micro(quote(order.price if mark is None else mark, lots_after), imf) if lots_after else 0
+        before = state.initial_margin(account)
+        after = before - term_before + term_after
+    else:
+        before = state.initial_margin(account)
+        after = state.initial_margin(account, market_id=order.market_index, extra_bid=extra_bid,
+                                     extra_ask=extra_ask, price_hint=order.price)
     return after <= before or after <= state.equity(account)
 
 

@@ -20,26 +20,30 @@ from lmm.book.book_side import EMPTY_TICK, BookSide
 from lmm.book.lighter_book import SideFactory, band_edges, default_side_factory
 
 Level = tuple[str, str]
+TickLevel = tuple[int, int]
 
 
 @dataclass(frozen=True, slots=True)
 class DepthEvent:
-    """One diff-depth event, levels still as the venue's decimal strings."""
+    """One diff-depth event, levels still as the venue's decimal strings (or, with ``in_ticks``, already
+    parsed on the book's grid as (tick, lots) integer pairs, e.g. read from a tape)."""
 
     first_id: int  # U
     final_id: int  # u
     prev_final_id: int  # pu
     event_ms: int  # E
-    bids: Sequence[Level]
-    asks: Sequence[Level]
+    bids: Sequence[Level] | Sequence[TickLevel]
+    asks: Sequence[Level] | Sequence[TickLevel]
+    in_ticks: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class DepthSnapshot:
     last_update_id: int
-    bids: Sequence[Level]
-    asks: Sequence[Level]
+    bids: Sequence[Level] | Sequence[TickLevel]
+    asks: Sequence[Level] | Sequence[TickLevel]
     limit: int  # levels per side requested; fewer returned means the side is complete
+    in_ticks: bool = False  # levels as (tick, lots) integer pairs
 
 
 class SyncAction(enum.Enum):
@@ -219,8 +223,12 @@ class BinanceDepthSync:
 
     def _apply_event(self, event: DepthEvent) -> SyncAction:
         try:
-            self.bids.apply_levels(event.bids, self.price_decimals, self.size_decimals)
-            self.asks.apply_levels(event.asks, self.price_decimals, self.size_decimals)
+            if event.in_ticks:
+                _set_levels(self.bids, event.bids)
+                _set_levels(self.asks, event.asks)
+            else:
+                self.bids.apply_levels(event.bids, self.price_decimals, self.size_decimals)
+                self.asks.apply_levels(event.asks, self.price_decimals, self.size_decimals)
         except (TypeError, ValueError):
             self.counters.malformed += 1
             return self._unsync(None)
@@ -242,8 +250,12 @@ class BinanceDepthSync:
 
     def _apply_snapshot(self, snapshot: DepthSnapshot) -> SyncReport:
         scratch_bids, scratch_asks = type(self.bids)(True), type(self.asks)(False)
-        scratch_bids.replace_levels(snapshot.bids, self.price_decimals, self.size_decimals)
-        scratch_asks.replace_levels(snapshot.asks, self.price_decimals, self.size_decimals)
+        if snapshot.in_ticks:  # set one by one on an empty side: a later duplicate wins, zero sizes leave no level
+            _set_levels(scratch_bids, snapshot.bids)
+            _set_levels(scratch_asks, snapshot.asks)
+        else:
+            scratch_bids.replace_levels(snapshot.bids, self.price_decimals, self.size_decimals)
+            scratch_asks.replace_levels(snapshot.asks, self.price_decimals, self.size_decimals)
         retained = _merge_side(self.bids, scratch_bids, complete=len(snapshot.bids) < snapshot.limit)
         retained += _merge_side(self.asks, scratch_asks, complete=len(snapshot.asks) < snapshot.limit)
         return SyncReport(
@@ -254,6 +266,13 @@ class BinanceDepthSync:
             ask_coverage=_coverage(scratch_bids, scratch_asks, bid_side=False),
             retained_deep_levels=retained,
         )
+
+
+def _set_levels(side: BookSide, levels: Sequence[TickLevel]) -> None:
+    """Levels already on the grid, applied as `apply_levels` applies parsed ones (ValueError on a negative one,
+    the levels before it staying applied)."""
+    for tick, lots in levels:
+        side.set(tick, lots)
 
 
 def _merge_side(book: BookSide, fresh: BookSide, complete: bool) -> int:

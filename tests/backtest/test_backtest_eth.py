@@ -106,3 +106,25 @@ def test_an_inverse_market_is_refused_with_a_clear_error(tmp_path: Path):
     import_hftbacktest(COINM, out)
     with pytest.raises(BacktestError, match="inverse"):
         run_backtest(config(tmp_path), BacktestOptions(out))
+
+
+def test_the_tapes_level_columns_are_the_raw_frames_parsed_as_the_sync_parses_them(eth_tape: Path):
+    """The replay feeds the depth sync the tape's integer level columns (``in_ticks``) instead of parsing the
+    raw JSON again: on the real tape they must be exactly the raw frames' levels, parsed by the book's parser."""
+    from lmm.book.book_side import parse_scaled
+    from lmm.venue.tape.schema import BINANCE_DEPTH, BINANCE_SNAPSHOT
+
+    tape = open_tape(eth_tape)
+    meta = next(info for info in tape.manifest.symbols if info.venue == "binance")
+    checked = 0
+    for ev in tape.events(kinds=(BINANCE_DEPTH, BINANCE_SNAPSHOT), with_raw=True):
+        body = json.loads(ev[-1])
+        data = body.get("data", body)
+        bids, asks = (data["b"], data["a"]) if ev[2] == BINANCE_DEPTH else (data["bids"], data["asks"])
+        for raw, ticks, lots in ((bids, ev[8], ev[9]), (asks, ev[10], ev[11])):
+            assert [(parse_scaled(p, meta.price_decimals), parse_scaled(s, meta.size_decimals)) for p, s in raw] \
+                == list(zip(ticks, lots, strict=True))
+        if ev[2] == BINANCE_DEPTH:
+            assert ev[4] == data["E"] * 1_000_000
+        checked += 1
+    assert checked > 6000

@@ -22,21 +22,17 @@ Rules:
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sim.engine import Engine
 from sim.engine_types import (
-    CancelOrderTx,
     CreateOrderTx,
-    ModifyOrderTx,
+    ErrorCode,
     OrderType,
     Tier,
     TimeInForce,
-    TxMeta,
-    TxOutcome,
-    TxResult,
 )
+from sim.orders import Order
 
 RISK_AVERSE = "risk_averse"
 PROPORTIONAL = "proportional"
@@ -57,15 +53,15 @@ class MirrorStats:
 
 
 class _Account:
-    """A funded account exempt from limits, sending in nonce order."""
+    """A funded account exempt from limits (its transactions: ``Engine.submit_exempt`` and ``resize_exempt``)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self.index = engine.create_account(MIRROR_COLLATERAL, Tier.PREMIUM, exempt_from_limits=True)
+        # its orders' updates are not published: nobody subscribes to the mirror's account channels
+        self.index = engine.create_account(MIRROR_COLLATERAL, Tier.PREMIUM, exempt_from_limits=True,
+                                           publish_orders=False)
         engine.register_api_key(self.index, MIRROR_KEY_INDEX, MIRROR_PUBLIC_KEY)
 
-    def meta(self) -> TxMeta:
-        return TxMeta(self.index, MIRROR_KEY_INDEX, self._engine.next_nonce(self.index, MIRROR_KEY_INDEX))
 
 
 class BookMirror:
@@ -76,8 +72,11 @@ class BookMirror:
         self._market_id = market_id
         self._model = queue_model
         self._power = power
+        self._book = engine._book(market_id)
         self._maker = _Account(engine)
         self._taker = _Account(engine)
+        self._maker_index = self._maker.index
+        self._resize = engine.resize_exempt
         self.stats = MirrorStats()
 
     @property
@@ -89,13 +88,29 @@ class BookMirror:
     def set_level(self, is_ask: bool, price: int, size: int, now_ns: int) -> None:
         """The external level at ``price`` now holds ``size`` lots (0: gone)."""
         self.stats.level_sets += 1
-        queue = self._engine._book(self._market_id).side(is_ask).orders_at(price)
-        mine = self._maker.index
-        held = sum(o.remaining for o in queue if o.account_index == mine)
-        if size > held:
-            self._grow(is_ask, price, size - held, queue, now_ns)
+        side = self._book.asks if is_ask else self._book.bids
+        mine = self._maker_index
+        held = count = 0
+        others = False
+        last = None
+        for last in side.level_orders(price):
+            count += 1
+            if last.account_index == mine:
+                held += last.remaining
+            else:
+                others = True
+        if size == held:
+            return
+        if count == 1 and not others:  # the level is one order of ours: grown or taken from, it holds `size`
+            self._modify(last, size, now_ns)
+        elif size > held:
+            self._grow(is_ask, price, size - held, last, now_ns)
         elif size < held:
-            self._shrink(held - size, queue, now_ns)
+            queue = side.orders_at(price)  # a copy: the level changes as it is taken from
+            if others:
+                self._shrink(held - size, queue, now_ns)
+            else:  # only external size at the level: nothing is behind anyone, take it from the back
+                self._take(queue[::-1], held - size, now_ns)
 
     def trade(self, price: int, size: int, aggressor_is_buy: bool, now_ns: int) -> None:
         """An external trade: it takes liquidity from the engine's book as the aggressor did."""
@@ -103,12 +118,11 @@ class BookMirror:
         tx = CreateOrderTx(market_index=self._market_id, client_order_index=0, base_amount=size, price=price,
                            is_ask=not aggressor_is_buy, order_type=OrderType.LIMIT,
                            time_in_force=TimeInForce.IMMEDIATE_OR_CANCEL)
-        self._send(self._taker, now_ns, lambda meta: self._engine.create_order(now_ns, meta, tx))
+        self._send(self._taker, now_ns, tx)
 
     # ---- the queue ------------------------------------------------------------------------------------------
 
-    def _grow(self, is_ask: bool, price: int, extra: int, queue: list, now_ns: int) -> None:
-        last = queue[-1] if queue else None
+    def _grow(self, is_ask: bool, price: int, extra: int, last: Order | None, now_ns: int) -> None:
         if last is not None and last.account_index == self._maker.index:  # already at the back: grow it there
             self._modify(last, last.remaining + extra, now_ns)
             return
@@ -116,7 +130,7 @@ class BookMirror:
         tx = CreateOrderTx(market_index=self._market_id, client_order_index=0, base_amount=extra, price=price,
                            is_ask=is_ask, order_type=OrderType.LIMIT, time_in_force=TimeInForce.GOOD_TILL_TIME,
                            order_expiry_ms=expiry)
-        self._send(self._maker, now_ns, lambda meta: self._engine.create_order(now_ns, meta, tx))
+        self._send(self._maker, now_ns, tx)
 
     def _shrink(self, cut: int, queue: list, now_ns: int) -> None:
         mine = self._maker.index
@@ -139,20 +153,22 @@ class BookMirror:
                 return
             cut = min(amount, order.remaining)
             amount -= cut
-            if cut == order.remaining:
-                tx = CancelOrderTx(market_index=self._market_id, index=order.order_index)
-                self._send(self._maker, now_ns, lambda meta, tx=tx: self._engine.cancel_order(now_ns, meta, tx))
-            else:
-                self._modify(order, order.remaining - cut, now_ns)
+            self._modify(order, order.remaining - cut, now_ns)  # 0: a cancel
 
     def _modify(self, order, size: int, now_ns: int) -> None:
-        tx = ModifyOrderTx(market_index=self._market_id, index=order.order_index, base_amount=size, price=order.price)
-        self._send(self._maker, now_ns, lambda meta: self._engine.modify_order(now_ns, meta, tx))
-
-    def _send(self, account: _Account, now_ns: int, submit: Callable[[TxMeta], TxResult]) -> None:
+        """A ModifyOrder of the maker's order to ``size`` at its price (a CancelOrder when 0)."""
         self.stats.engine_txs += 1
-        result = submit(account.meta())
-        if result.outcome is not TxOutcome.ACCEPTED:
+        result = self._resize(now_ns, self._maker_index, MIRROR_KEY_INDEX, self._market_id, order.order_index,
+                              order.price, size)
+        if type(result) is not int:  # an ErrorCode (an IntEnum), not an order index
+            self._count(result)
+
+    def _send(self, account: _Account, now_ns: int, tx: CreateOrderTx) -> None:
+        self.stats.engine_txs += 1
+        self._count(self._engine.submit_exempt(now_ns, account.index, MIRROR_KEY_INDEX, tx))
+
+    def _count(self, result: int | ErrorCode) -> None:
+        if isinstance(result, ErrorCode):
             self.stats.rejected += 1
             codes = self.stats.rejection_codes
-            codes[result.code] = codes.get(result.code, 0) + 1
+            codes[int(result)] = codes.get(int(result), 0) + 1

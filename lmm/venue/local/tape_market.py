@@ -13,10 +13,8 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 from lmm.book.binance_depth import BinanceDepthSync, DepthEvent, DepthSnapshot, SyncAction
 from lmm.venue.clock import VirtualClock
@@ -65,8 +63,10 @@ class BinanceTapeMarket:
 
     async def _replay(self) -> None:
         clock, stats = self._clock, self.stats
+        # the levels are read as the tape's integer columns: the tape parsed the raw frames with the sync's own
+        # contract (lmm.venue.tape.decode), so the sync gets them on its grid without parsing the JSON again
         events = self._tape.events(kinds=(BINANCE_SNAPSHOT, BINANCE_DEPTH, BINANCE_TRADE), symbols=(self._symbol,),
-                                   with_raw=True, start_ns=self._start_ns, end_ns=self._end_ns)
+                                   start_ns=self._start_ns, end_ns=self._end_ns)
         for ev in events:
             local_ns = ev[0]
             delay = local_ns - clock.wall_ns()
@@ -90,18 +90,20 @@ class BinanceTapeMarket:
     def _on_depth(self, ev: tuple, now: int) -> None:
         self.stats.depth_events += 1
         first_id, final_id, prev_id = ev[5], ev[6], ev[7]
-        data = _payload(ev[-1])
+        bid_ticks, bid_lots, ask_ticks, ask_lots = ev[8], ev[9], ev[10], ev[11]
         was_synced = self.sync.synced
-        action = self.sync.feed(DepthEvent(first_id, final_id, prev_id if prev_id is not None else -1,
-                                           data.get("E", 0), data["b"], data["a"]))
-        self._after(action, was_synced, now, applied=(ev[8], ev[9], ev[10], ev[11]), final_id=final_id)
+        event_ms = ev[4] // 1_000_000 if ev[4] is not None else 0  # the tape's exchange time is E in ns
+        action = self.sync.feed(DepthEvent(first_id, final_id, prev_id if prev_id is not None else -1, event_ms,
+                                           list(zip(bid_ticks, bid_lots, strict=True)),
+                                           list(zip(ask_ticks, ask_lots, strict=True)), in_ticks=True))
+        self._after(action, was_synced, now, applied=(bid_ticks, bid_lots, ask_ticks, ask_lots), final_id=final_id)
 
     def _on_snapshot(self, ev: tuple, now: int) -> None:
-        data = _payload(ev[-1])
         limit = ev[7] if ev[7] is not None else DEFAULT_SNAPSHOT_LIMIT
         was_synced = self.sync.synced
-        self._after(self.sync.on_snapshot(DepthSnapshot(ev[6], data["bids"], data["asks"], limit)), was_synced,
-                    now, applied=None, final_id=None)
+        snapshot = DepthSnapshot(ev[6], list(zip(ev[8], ev[9], strict=True)), list(zip(ev[10], ev[11], strict=True)),
+                                 limit, in_ticks=True)
+        self._after(self.sync.on_snapshot(snapshot), was_synced, now, applied=None, final_id=None)
 
     def _after(self, action: SyncAction, was_synced: bool, now: int, applied: tuple | None,
                final_id: int | None) -> None:
@@ -158,9 +160,3 @@ class BinanceTapeMarket:
             self.stats.mids.append((now, mid2))
             self._next_mid_ns = now + 100_000_000
 
-
-def _payload(raw: str | None) -> dict[str, Any]:
-    if not raw:
-        return {}
-    body = json.loads(raw)
-    return body.get("data", body) if isinstance(body, dict) else {}
