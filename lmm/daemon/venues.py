@@ -1,9 +1,12 @@
 """Openers of the venues the daemon trades through (see ``lmm.venue.base``), and the ``--local`` run.
 
-``open_lighter``: the live exchange, or the loopback simulator (``--sim``), over the real protocols: the
-venue is asked for the market and must confirm the account, key and public key before anything is signed;
-then the trading client (signer thread, nonce keeper, sender over the transaction socket or REST), the REST
-reader and the subscription manager. A failure the user can act on is a ``StartupError``.
+- ``open_lighter``: the live exchange, or the loopback simulator (``--sim``), over the real protocols: the
+  venue is asked for the market and must confirm the account, key and public key before anything is signed;
+  then the trading client (signer thread, nonce keeper, sender over the transaction socket or REST), the REST
+  reader and the subscription manager.
+- ``open_local``: the in-process local venue (``--local``, the venue tier of the tests, the backtester).
+- ``open_paper``: the local venue whose book is the live market's (``--paper``); no credentials, no signer.
+A failure the user can act on is a ``StartupError``.
 """
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ Job = Callable[[], Awaitable[None]]
 
 @dataclass
 class Venue:
-    name: str  # "lighter" (live, or the loopback simulator) or "local" (in-process)
+    name: str  # "lighter" (live, or the loopback simulator), "local" (in-process) or "paper"
     market: MarketInfo
     account_index: int
     streams: LighterWsManager
