@@ -4,7 +4,8 @@
 
 The tape is replayed in time order through the unchanged daemon on the local venue (virtual clock); the bot's
 orders queue and fill against the recorded book and trades (docs/backtest.md). Prints the summary and writes
-REPORTDIR/report.json. Exit status: 0 done, 2 bad input (tape, window, config), 1 a failure during the run.
+REPORTDIR/report.json, the plots (PNG) and REPORTDIR/report.html (self-contained). Exit status: 0 done, 2 bad
+input (tape, window, config), 1 a failure during the run.
 """
 from __future__ import annotations
 
@@ -85,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"backtest {report['symbol']} {report['seconds']:.0f} s: fills {report['fills']} "
               f"(maker {report['maker_fills']}), volume ${report['volume_usd']:.0f}, "
               f"net PnL ${report['pnl_net_usd']:.2f} (fees ${report['fees_usd']:.2f}), "
-              f"1 s markout {_bps(one_s['mean_bps'])} bp over {one_s['count']} fills; report: {path}")
+              f"1 s markout {_bps(one_s['mean_bps'])} bp over {one_s['count']} fills; report: {path} "
+              f"(report.json and the plots beside it)")
         return 0 if report["exit_status"] == 0 else 1
     except Exception as exc:
         logging.getLogger("lighter_mm").critical("backtest failed: %s", exc, exc_info=True)

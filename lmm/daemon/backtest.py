@@ -5,7 +5,8 @@ and shutdown as live; only the venue and the clock differ.
 ``--venue binance`` (the one venue so far): the bot quotes on the tape's own Binance market, mirrored into
 the local venue's engine (``lmm.venue.local.mirror``), and its alpha is that book's own imbalance (the Lighter
 imbalance path of the model, read from the mirrored book). The report is written from the venue's own record:
-every fill of the bot's account, its equity and fees, and the tape's mid path for the markouts.
+every fill of the bot's account, its equity and fees, and the tape's mid path for the markouts; with the
+tape's mid, the position and the equity every second (``series``) for the plots of ``backtest_plots``.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from lmm.venue.local.mirror import RISK_AVERSE, BookMirror
 from lmm.venue.local.tape_market import BinanceTapeMarket
 from lmm.venue.local.venue import LocalVenue, LocalVenueParams
 from lmm.venue.tape.reader import Tape, open_tape
+from sim.engine import Engine
 from sim.markets import MarketSpec
 
 log = logging.getLogger("lighter_mm.backtest")
@@ -32,6 +34,7 @@ log = logging.getLogger("lighter_mm.backtest")
 MARKET_ID = 1
 MICRO = 1_000_000
 REPORT_NAME = "report.json"
+SECOND_NS = 1_000_000_000
 
 
 class BacktestError(RuntimeError):
@@ -57,6 +60,27 @@ class TapeMarketInfo:
     symbol: str
     price_decimals: int
     size_decimals: int
+
+
+class SeriesRecorder:
+    """The tape's mid, the bot's position (base units) and its equity (USD) at every whole second of tape time
+    (``BinanceTapeMarket``'s ``on_second``)."""
+
+    def __init__(self, engine: Engine, account_index: int, start_ns: int, tick: float, lot: float) -> None:
+        self._engine, self._account_index, self._start_ns = engine, account_index, start_ns
+        self._tick, self._lot = tick, lot
+        self.t_s: list[int] = []
+        self.mid: list[float | None] = []
+        self.position: list[float] = []
+        self.equity_usd: list[float] = []
+
+    def __call__(self, t_ns: int, mid_ticks2: int | None) -> None:
+        account = self._engine.account(self._account_index)
+        lots = sum(p.size for p in account.positions if p.market_id == MARKET_ID)
+        self.t_s.append((t_ns - self._start_ns) // SECOND_NS)
+        self.mid.append(None if mid_ticks2 is None else mid_ticks2 / 2 * self._tick)
+        self.position.append(lots * self._lot)
+        self.equity_usd.append(account.total_asset_value / MICRO)
 
 
 def tape_market(tape: Tape, symbol: str | None) -> TapeMarketInfo:
@@ -99,12 +123,16 @@ def run_backtest(config: Config, options: BacktestOptions) -> dict[str, Any]:
     loop = virtual_time_loop(clock)
     replay: dict[str, BinanceTapeMarket] = {}
     mirror_holder: dict[str, BookMirror] = {}
+    recorder: dict[str, SeriesRecorder] = {}
 
     async def drive(venue: LocalVenue) -> None:
         mirror = BookMirror(venue.engine, MARKET_ID, options.queue_model, options.queue_power)
         mirror_holder["mirror"] = mirror
+        recorder["series"] = SeriesRecorder(venue.engine, venue.account_index, start_ns,
+                                            10 ** -info.price_decimals, 10 ** -info.size_decimals)
         market = BinanceTapeMarket(tape, info.symbol, info.price_decimals, info.size_decimals, mirror, clock,
-                                   start_ns=start_ns, end_ns=end_ns, band_bps=options.band_bps)
+                                   start_ns=start_ns, end_ns=end_ns, band_bps=options.band_bps,
+                                   on_second=recorder["series"])
         replay["market"] = market
         await market.run()
         await asyncio.Event().wait()  # the venue's tasks must not end: the daemon would call it a failure
@@ -135,12 +163,15 @@ def run_backtest(config: Config, options: BacktestOptions) -> dict[str, Any]:
     finally:
         loop.close()
     market = replay.get("market")
+    if market is not None:
+        market.seconds_until(end_ns)  # the seconds after the tape's last event: nothing trades after it
     return build_report(venue, market, status, options, info, (start_ns, end_ns),
-                        mirror_holder.get("mirror"))
+                        mirror_holder.get("mirror"), recorder.get("series"))
 
 
 def build_report(venue: LocalVenue, market: BinanceTapeMarket | None, status: int, options: BacktestOptions,
-                 info: TapeMarketInfo, window: tuple[int, int], mirror: BookMirror | None) -> dict[str, Any]:
+                 info: TapeMarketInfo, window: tuple[int, int], mirror: BookMirror | None,
+                 series: SeriesRecorder | None = None) -> dict[str, Any]:
     account = venue.engine.account(venue.account_index)
     trades = sorted(venue.engine.account_trades(venue.account_index, n=10**9), key=lambda t: t.trade_id)
     tick = 10 ** -info.price_decimals
@@ -186,11 +217,18 @@ def build_report(venue: LocalVenue, market: BinanceTapeMarket | None, status: in
             "events": market.stats.events, "depth_events": market.stats.depth_events,
             "trades": market.stats.trades, "syncs": market.stats.syncs, "gaps": market.stats.gaps},
         "mirror": None if mirror is None else asdict(mirror.stats),
+        "series": {
+            "t_s": series.t_s if series else [], "mid": series.mid if series else [],
+            "position": series.position if series else [], "equity_usd": series.equity_usd if series else [],
+            "fill_t_s": [(f.time_ns - window[0]) / SECOND_NS for f in fills],
+            "fill_price": [f.price for f in fills], "fill_is_buy": [f.is_buy for f in fills]},
     }
 
 
 def write_report(report: dict[str, Any], out: Path) -> Path:
+    """``report.json``, the plots (PNG) and ``report.html`` into ``out``; returns the page's path."""
+    from lmm.daemon.backtest_plots import write_html
+
     out.mkdir(parents=True, exist_ok=True)
-    path = out / REPORT_NAME
-    path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    return path
+    (out / REPORT_NAME).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return write_html(report, out)

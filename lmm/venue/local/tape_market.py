@@ -9,11 +9,16 @@ Rules:
 - The book is mirrored only while the sync holds (snapshot applied, diff chain intact); on a gap the mirror is
   emptied and rebuilt at the next sync. Levels further than ``band_bps`` from the touch are not mirrored.
 - ``finished`` is set when the tape is exhausted (the backtest then stops the daemon).
+- ``on_second(t_ns, mid_ticks2)``, when given, is called for every whole second of tape time from the start,
+  at the first tape event at or after it and before that event is applied (between two events only the
+  daemon's timers run, and the bot's post-only quotes cannot trade by themselves): no timer of its own, so the
+  run is the same with or without it. ``seconds_until(end_ns)`` calls it for the seconds after the last event.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lmm.book.binance_depth import BinanceDepthSync, DepthEvent, DepthSnapshot, SyncAction
@@ -41,7 +46,7 @@ class ReplayStats:
 class BinanceTapeMarket:
     def __init__(self, tape: Tape, symbol: str, price_decimals: int, size_decimals: int, mirror: BookMirror,
                  clock: VirtualClock, *, start_ns: int | None = None, end_ns: int | None = None,
-                 band_bps: float = 300.0) -> None:
+                 band_bps: float = 300.0, on_second: Callable[[int, int | None], None] | None = None) -> None:
         self._tape = tape
         self._symbol = symbol
         self._mirror = mirror
@@ -54,6 +59,8 @@ class BinanceTapeMarket:
         self.stats = ReplayStats()
         self._mirrored: dict[bool, set[int]] = {False: set(), True: set()}  # is_ask -> prices held by the mirror
         self._next_mid_ns = 0
+        self._on_second = on_second
+        self._next_second_ns: int | None = start_ns
 
     async def run(self) -> None:
         try:
@@ -73,6 +80,8 @@ class BinanceTapeMarket:
             if delay > 0:
                 await asyncio.sleep(delay / 1e9)
             now = clock.wall_ns()  # the tape's time: the engine and the report use the wall clock
+            if self._on_second is not None:
+                self.seconds_until(now)
             stats.events += 1
             kind = ev[2]
             if kind == BINANCE_DEPTH:
@@ -84,6 +93,16 @@ class BinanceTapeMarket:
             else:
                 self._on_snapshot(ev, now)
             self._sample_mid(now)
+
+    def seconds_until(self, until_ns: int) -> None:
+        """``on_second`` for every whole second of tape time up to ``until_ns`` not reported yet."""
+        if self._on_second is None:
+            return
+        if self._next_second_ns is None:
+            self._next_second_ns = until_ns
+        while self._next_second_ns <= until_ns:
+            self._on_second(self._next_second_ns, self.sync.mid_ticks2() if self.sync.synced else None)
+            self._next_second_ns += 1_000_000_000
 
     # ---- depth ----------------------------------------------------------------------------------------
 
