@@ -492,23 +492,15 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
 
 
 def _check_relations(values: dict[str, dict[str, Any]]) -> None:
-    alpha, ws, safety, trading = values["alpha"], values["websocket"], values["safety"], values["trading"]
-    if alpha["min_samples"] > alpha["window_size"]:
-        raise ConfigError(
-            f"config error: alpha.min_samples = {alpha['min_samples']}: must not exceed "
-            f"alpha.window_size ({alpha['window_size']})"
-        )
-    vol = values["vol_obi"]
-    if vol["min_warmup_samples"] > vol["window_steps"]:
-        raise ConfigError(
-            f"config error: vol_obi.min_warmup_samples = {vol['min_warmup_samples']}: must not exceed "
-            f"vol_obi.window_steps ({vol['window_steps']})"
-        )
-    if ws["reconnect_base_delay"] > ws["reconnect_max_delay"]:
-        raise ConfigError(
-            f"config error: websocket.reconnect_base_delay = {ws['reconnect_base_delay']}: must not exceed "
-            f"websocket.reconnect_max_delay ({ws['reconnect_max_delay']})"
-        )
+    safety, trading = values["safety"], values["trading"]
+    for section, smaller, larger in (("alpha", "min_samples", "window_size"),
+                                     ("vol_obi", "min_warmup_samples", "window_steps"),
+                                     ("websocket", "reconnect_base_delay", "reconnect_max_delay"),
+                                     ("markout_guard", "min_fills", "window_fills")):
+        keys = values[section]
+        if keys[smaller] > keys[larger]:
+            raise ConfigError(f"config error: {section}.{smaller} = {keys[smaller]}: must not exceed "
+                              f"{section}.{larger} ({keys[larger]})")
     needed = 2 * trading["levels_per_side"]
     if safety["max_live_orders_per_market"] < needed:
         raise ConfigError(
@@ -520,12 +512,6 @@ def _check_relations(values: dict[str, dict[str, Any]]) -> None:
         raise ConfigError(
             f"config error: quota_recovery.target_quota = {recovery['target_quota']}: must exceed "
             f"quota_recovery.trigger_threshold ({recovery['trigger_threshold']})"
-        )
-    guard = values["markout_guard"]
-    if guard["min_fills"] > guard["window_fills"]:
-        raise ConfigError(
-            f"config error: markout_guard.min_fills = {guard['min_fills']}: must not exceed "
-            f"markout_guard.window_fills ({guard['window_fills']})"
         )
 
 

@@ -296,8 +296,9 @@ class TxSender:
         return [self._record(intent, reply, transport.name, written_ns[i])
                 for i, (intent, reply) in enumerate(zip(intents, replies, strict=True))]
 
-    def _record(self, intent: TxIntent, reply: Reply, via: str, written_ns: int | None) -> SendResult:
-        """Count one reply and turn it into a result (no nonce handling: the caller settles the sequence)."""
+    def _count(self, reply: Reply) -> None:
+        """The reply's quota, code and outcome into the sender's state and counters (a reply NOT_SENT is only
+        ever made here for a transaction that never left, and is not counted)."""
         if reply.volume_quota_remaining is not None:
             self.volume_quota_remaining = reply.volume_quota_remaining
         if reply.code is not None:
@@ -311,25 +312,17 @@ class TxSender:
             self.stats.unknown += 1
         elif reply.outcome is Outcome.REJECTED:
             self.stats.rejected += 1
+
+    def _record(self, intent: TxIntent, reply: Reply, via: str, written_ns: int | None) -> SendResult:
+        """Count one reply and turn it into a result (no nonce handling: the caller settles the sequence)."""
+        self._count(reply)
         if reply.outcome not in (Outcome.ACCEPTED, Outcome.NOT_SENT):
             log.warning("send outcome %s (%s): code=%s %s", reply.outcome.value, via, reply.code, reply.message)
         return SendResult(reply.outcome, (intent,), reply.code, reply.message, reply.tx_hashes,
                           reply.volume_quota_remaining, via, written_ns)
 
     def _settle(self, intents: tuple[TxIntent, ...], reply: Reply, via: str, written_ns: int | None) -> SendResult:
-        if reply.volume_quota_remaining is not None:
-            self.volume_quota_remaining = reply.volume_quota_remaining
-        if reply.code is not None:
-            self.stats.last_codes.append(reply.code)
-            del self.stats.last_codes[:-LAST_CODES_KEPT]
-        if reply.outcome is Outcome.ACCEPTED:
-            self.stats.accepted += 1
-        elif reply.outcome is Outcome.RATE_LIMITED:
-            self.stats.rate_limited += 1
-        elif reply.outcome is Outcome.UNKNOWN:
-            self.stats.unknown += 1
-        else:
-            self.stats.rejected += 1
+        self._count(reply)
         settlement = settle(reply.outcome, reply.code, len(intents))
         self._nonces.apply(settlement)
         if settlement.action is NonceAction.GIVE_BACK:

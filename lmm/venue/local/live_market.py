@@ -35,7 +35,6 @@ class LighterLiveMarket:
         self._mirror = mirror
         self._wall_ns = wall_ns
         self.book = LighterBook(market.market_id, market.price_decimals, market.size_decimals)
-        self._mirrored: dict[bool, set[int]] = {False: set(), True: set()}
         self.trades = 0
         self.resyncs = 0
         book_channel = f"order_book/{market.market_id}"
@@ -58,17 +57,17 @@ class LighterLiveMarket:
             order_book = message.get("order_book") or {}
             for is_ask, key in ((False, "bids"), (True, "asks")):
                 for level in order_book.get(key) or ():
-                    self._set(is_ask, self._ticks(level["price"]), self._lots(level["size"]), now)
+                    self._mirror.set_level(is_ask, self._ticks(level["price"]), self._lots(level["size"]), now)
         elif event.needs_resubscribe:
             self.resyncs += 1
             log.warning("live %s book invalid (%s): the paper book is emptied until a fresh snapshot",
                         self._market.symbol, event.value)
-            self._clear(now)
+            self._mirror.clear(now)
             self._streams.request_resubscribe(self._book_channel)
 
     def _on_reset(self) -> None:
         self.book.invalidate("connection reset")
-        self._clear(self._wall_ns())
+        self._mirror.clear(self._wall_ns())
 
     def _on_trades(self, message: Mapping[str, Any]) -> None:
         if message.get("type") != TRADE_UPDATE or not self.book.valid:
@@ -81,26 +80,8 @@ class LighterLiveMarket:
                                aggressor_is_buy=bool(trade.get("is_maker_ask")), now_ns=now)
 
     def _rebuild(self, now: int) -> None:
-        wanted = {False: dict(self.book.bids.levels(len(self.book.bids))),
-                  True: dict(self.book.asks.levels(len(self.book.asks)))}
-        for is_ask, levels in wanted.items():
-            for price in list(self._mirrored[is_ask]):
-                if price not in levels:
-                    self._set(is_ask, price, 0, now)
-            for price, size in levels.items():
-                self._set(is_ask, price, size, now)
-
-    def _clear(self, now: int) -> None:
-        for is_ask in (False, True):
-            for price in list(self._mirrored[is_ask]):
-                self._set(is_ask, price, 0, now)
-
-    def _set(self, is_ask: bool, price: int, size: int, now: int) -> None:
-        self._mirror.set_level(is_ask, price, size, now)
-        if size > 0:
-            self._mirrored[is_ask].add(price)
-        else:
-            self._mirrored[is_ask].discard(price)
+        for is_ask, side in ((False, self.book.bids), (True, self.book.asks)):
+            self._mirror.replace_side(is_ask, dict(side.levels(len(side))), now)
 
     def _ticks(self, text: str) -> int:
         return parse_scaled(str(text), self._market.price_decimals)

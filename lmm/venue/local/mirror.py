@@ -77,6 +77,7 @@ class BookMirror:
         self._taker = _Account(engine)
         self._maker_index = self._maker.index
         self._resize = engine.resize_exempt
+        self._held_prices: dict[bool, set[int]] = {False: set(), True: set()}  # is_ask -> prices with size
         self.stats = MirrorStats()
 
     @property
@@ -85,9 +86,31 @@ class BookMirror:
 
     # ---- external events --------------------------------------------------------------------------------
 
+    def holds(self, is_ask: bool, price: int) -> bool:
+        """Whether the external level at ``price`` was last set to hold some size."""
+        return price in self._held_prices[is_ask]
+
+    def replace_side(self, is_ask: bool, levels: dict[int, int], now_ns: int) -> None:
+        """The external side is now exactly ``levels`` (price: size): the levels it no longer has go first."""
+        for price in list(self._held_prices[is_ask]):
+            if price not in levels:
+                self.set_level(is_ask, price, 0, now_ns)
+        for price, size in levels.items():
+            self.set_level(is_ask, price, size, now_ns)
+
+    def clear(self, now_ns: int) -> None:
+        """The external book is gone (a broken feed): every level it held is taken away."""
+        for is_ask in (False, True):
+            for price in list(self._held_prices[is_ask]):
+                self.set_level(is_ask, price, 0, now_ns)
+
     def set_level(self, is_ask: bool, price: int, size: int, now_ns: int) -> None:
         """The external level at ``price`` now holds ``size`` lots (0: gone)."""
         self.stats.level_sets += 1
+        if size > 0:
+            self._held_prices[is_ask].add(price)
+        else:
+            self._held_prices[is_ask].discard(price)
         side = self._book.asks if is_ask else self._book.bids
         mine = self._maker_index
         held = count = 0

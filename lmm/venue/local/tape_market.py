@@ -57,7 +57,6 @@ class BinanceTapeMarket:
         self.sync = BinanceDepthSync(price_decimals, size_decimals)
         self.finished = asyncio.Event()
         self.stats = ReplayStats()
-        self._mirrored: dict[bool, set[int]] = {False: set(), True: set()}  # is_ask -> prices held by the mirror
         self._next_mid_ns = 0
         self._on_second = on_second
         self._next_second_ns: int | None = start_ns
@@ -133,14 +132,16 @@ class BinanceTapeMarket:
         elif was_synced and not sync.synced:
             self.stats.gaps += 1
             log.warning("tape %s: depth chain broken; the mirrored book is emptied until the next sync", self._symbol)
-            self._clear(now)
+            self._mirror.clear(now)
         elif sync.synced and applied is not None and sync.last_final_id == final_id:
             bid_ticks, bid_lots, ask_ticks, ask_lots = applied
             lo, hi = self._band_edges()
+            mirror = self._mirror
             for is_ask, ticks, lots in ((False, bid_ticks, bid_lots), (True, ask_ticks, ask_lots)):
                 for price, size in zip(ticks, lots, strict=True):
-                    if lo <= price <= hi or price in self._mirrored[is_ask]:
-                        self._set(is_ask, price, size if lo <= price <= hi else 0, now)
+                    inside = lo <= price <= hi
+                    if inside or mirror.holds(is_ask, price):
+                        mirror.set_level(is_ask, price, size if inside else 0, now)
 
     def _band_edges(self) -> tuple[int, int]:
         bid, ask = self.sync.bids.best(), self.sync.asks.best()
@@ -150,26 +151,9 @@ class BinanceTapeMarket:
 
     def _rebuild(self, now: int) -> None:
         lo, hi = self._band_edges()
-        wanted = {False: dict(self.sync.bids.levels(SNAPSHOT_DEPTH)), True: dict(self.sync.asks.levels(SNAPSHOT_DEPTH))}
-        for is_ask, levels in wanted.items():
-            for price in list(self._mirrored[is_ask]):
-                if price not in levels or not lo <= price <= hi:
-                    self._set(is_ask, price, 0, now)
-            for price, size in levels.items():
-                if lo <= price <= hi:
-                    self._set(is_ask, price, size, now)
-
-    def _clear(self, now: int) -> None:
-        for is_ask in (False, True):
-            for price in list(self._mirrored[is_ask]):
-                self._set(is_ask, price, 0, now)
-
-    def _set(self, is_ask: bool, price: int, size: int, now: int) -> None:
-        self._mirror.set_level(is_ask, price, size, now)
-        if size > 0:
-            self._mirrored[is_ask].add(price)
-        else:
-            self._mirrored[is_ask].discard(price)
+        for is_ask, side in ((False, self.sync.bids), (True, self.sync.asks)):
+            self._mirror.replace_side(is_ask, {price: size for price, size in side.levels(SNAPSHOT_DEPTH)
+                                               if lo <= price <= hi}, now)
 
     def _sample_mid(self, now: int) -> None:
         if now < self._next_mid_ns or not self.sync.synced:
