@@ -19,6 +19,8 @@ from typing import Any
 
 from lmm.config.config import Config
 from lmm.core.markouts import HORIZONS_S, FillPoint, markout
+from lmm.daemon.backtest_metrics import performance
+from lmm.daemon.backtest_signal import depths_for, replay_signal, signal_quality
 from lmm.daemon.run import run_daemon
 from lmm.daemon.venues import open_local
 from lmm.venue.clock import VirtualClock, virtual_time_loop
@@ -165,8 +167,20 @@ def run_backtest(config: Config, options: BacktestOptions) -> dict[str, Any]:
     market = replay.get("market")
     if market is not None:
         market.seconds_until(end_ns)  # the seconds after the tape's last event: nothing trades after it
-    return build_report(venue, market, status, options, info, (start_ns, end_ns),
-                        mirror_holder.get("mirror"), recorder.get("series"))
+    report = build_report(venue, market, status, options, info, (start_ns, end_ns),
+                          mirror_holder.get("mirror"), recorder.get("series"))
+    report.update(analyse(report, config, tape, info, (start_ns, end_ns)))
+    return report
+
+
+def analyse(report: dict[str, Any], config: Config, tape: Tape, info: TapeMarketInfo,
+            window: tuple[int, int]) -> dict[str, Any]:
+    """The report's performance figures (``backtest_metrics``) and ``signal_quality`` (``backtest_signal``), from
+    a second pass over the window's depth stream (no part of the run: the run is the same without it)."""
+    path, samples = replay_signal(tape, info.symbol, info.price_decimals, info.size_decimals, config,
+                                  window[0], window[1], depths_for(config))
+    return {**performance(report, config, info.price_decimals, info.size_decimals, path),
+            "signal_quality": signal_quality(samples, path, config.vol_obi.step_ns)}
 
 
 def build_report(venue: LocalVenue, market: BinanceTapeMarket | None, status: int, options: BacktestOptions,
@@ -221,7 +235,8 @@ def build_report(venue: LocalVenue, market: BinanceTapeMarket | None, status: in
             "t_s": series.t_s if series else [], "mid": series.mid if series else [],
             "position": series.position if series else [], "equity_usd": series.equity_usd if series else [],
             "fill_t_s": [(f.time_ns - window[0]) / SECOND_NS for f in fills],
-            "fill_price": [f.price for f in fills], "fill_is_buy": [f.is_buy for f in fills]},
+            "fill_price": [f.price for f in fills], "fill_is_buy": [f.is_buy for f in fills],
+            "fill_size": [t.size * lot for t in trades]},
     }
 
 
