@@ -1,11 +1,14 @@
 """Backtest a configuration on a recorded market tape, with the bot's own decision code.
 
     python backtest.py --tape DIR [--config CFG] [--from T --to T] [--out REPORTDIR] [--venue binance]
+    python backtest.py --tape DIR --sweep SWEEP.json [--workers N] [--dask ADDRESS|local] [--out DIR]
 
 The tape is replayed in time order through the unchanged daemon on the local venue (virtual clock); the bot's
 orders queue and fill against the recorded book and trades (docs/backtest.md). Prints the summary and writes
-REPORTDIR/report.json, the plots (PNG) and REPORTDIR/report.html (self-contained). Exit status: 0 done, 2 bad
-input (tape, window, config), 1 a failure during the run.
+REPORTDIR/report.json, the plots (PNG) and REPORTDIR/report.html (self-contained). With --sweep, one backtest
+per parameter set of SWEEP.json (a grid or a seeded random sample over config keys), on N local processes or a
+Dask cluster, into DIR/sweep.csv, DIR/sweep.parquet and DIR/heatmap_pnl.png. Exit status: 0 done, 2 bad
+input (tape, window, config, sweep file), 1 a failure during the run.
 """
 from __future__ import annotations
 
@@ -14,10 +17,13 @@ import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from lmm.config.config import ConfigError, exit_on_config_error, load_config
+from lmm.config.config import Config, ConfigError, exit_on_config_error, load_config
 from lmm.ops.logging_setup import setup_logging
+
+if TYPE_CHECKING:
+    from lmm.daemon.backtest import BacktestOptions
 
 EXIT_BAD_INPUT = 2
 
@@ -51,7 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--symbol", help="the tape's symbol to trade (default: its only one)")
     parser.add_argument("--from", dest="start", type=_instant, help="start (ISO time, UTC, or ns)")
     parser.add_argument("--to", dest="end", type=_instant, help="end (ISO time, UTC, or ns)")
-    parser.add_argument("--out", default="backtest-report", help="report directory (default: backtest-report)")
+    parser.add_argument("--out", help="report directory (default: backtest-report; backtest-sweep with --sweep)")
     parser.add_argument("--queue-model", choices=QUEUE_MODELS, default=RISK_AVERSE,
                         help="who cancels when a level shrinks: risk_averse (behind us first) or proportional")
     parser.add_argument("--queue-power", type=float, default=1.0,
@@ -59,9 +65,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=float, default=50.0, help="order entry latency (default 50 ms)")
     parser.add_argument("--collateral", type=int, default=10_000, help="account collateral in USD (10000)")
     parser.add_argument("--tier", choices=("premium", "standard"), default="premium", help="account tier")
+    parser.add_argument("--sweep", help="sweep file: a grid or a seeded random sample over config keys "
+                        "(docs/backtest.md, Sweeps)")
+    parser.add_argument("--workers", type=_positive, default=1, help="--sweep: local worker processes (default 1; "
+                        "with --dask local, the cluster's workers)")
+    parser.add_argument("--dask", metavar="ADDRESS", help="--sweep: run on this Dask scheduler, or 'local' to start "
+                        "a LocalCluster (needs dask[distributed])")
+    parser.add_argument("--point-reports", action="store_true",
+                        help="--sweep: also write each point's report into DIR/points/<point>")
     parser.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     parser.add_argument("--log-dir", default="logs", help="directory of the log file (default: logs)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.sweep is None and (args.dask or args.workers != 1 or args.point_reports):
+        parser.error("--workers, --dask and --point-reports go with --sweep")
+    if args.out is None:
+        args.out = "backtest-sweep" if args.sweep else "backtest-report"
+    return args
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
 
         options = BacktestOptions(Path(args.tape), args.symbol, args.start, args.end, args.queue_model,
                                   args.queue_power, args.latency_ms / 1e3, args.collateral, args.tier)
+        if args.sweep:
+            return _sweep(args, config, options)
         try:
             report = run_backtest(config, options)
         except (BacktestError, FileNotFoundError) as error:
@@ -95,6 +122,34 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         handle.stop()
+
+
+def _sweep(args: argparse.Namespace, config: Config, options: BacktestOptions) -> int:
+    from lmm.daemon.sweep import SweepPointError, check_points, read_sweep_file, run_sweep, tasks_for, write_outputs
+    from lmm.daemon.sweep_grid import SweepError, expand
+
+    out = Path(args.out)
+    try:
+        sweep = expand(read_sweep_file(Path(args.sweep)))
+        tasks = tasks_for(sweep, config, options, out, args.point_reports)
+        check_points(tasks[0].config_json, sweep)
+        if not Path(args.tape).is_dir():
+            raise SweepError(f"{args.tape}: no such tape directory")
+        where = f"Dask ({args.dask})" if args.dask else f"{args.workers} local worker(s)"
+        print(f"sweep: {len(tasks)} points over {', '.join(sweep.swept_keys)} on {where}", flush=True)
+        rows = run_sweep(tasks, args.workers, args.dask)
+    except SweepError as error:
+        print(f"backtest: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SweepPointError as error:
+        print(f"backtest: {error}", file=sys.stderr)
+        return 1
+    written = write_outputs(rows, sweep.swept_keys, out)
+    best = max(rows, key=lambda r: r["pnl_net_usd"])
+    shown = ", ".join(f"{k}={best[k]!r}" for k in sweep.swept_keys)
+    print(f"sweep: {len(rows)} rows; best net PnL ${best['pnl_net_usd']:.2f} at point {best['point']} ({shown}); "
+          f"wrote {', '.join(str(p) for p in written)}")
+    return 0 if all(r["exit_status"] == 0 for r in rows) else 1
 
 
 def _bps(value: float | None) -> str:
