@@ -1,0 +1,19 @@
+"""Fixtures of the backtest tier: the real ETHUSDT tape imported once for the whole session."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lmm.venue.tape.hftbacktest import import_hftbacktest
+from tests.backtest.test_backtest_eth import USDM
+
+
+@pytest.fixture(scope="session")
+def eth_tape_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ETHUSDT recording of ../shared/data as a tape, imported once per session (skips when absent)."""
+    if not USDM.exists():
+        pytest.skip("real recordings not present")
+    out = tmp_path_factory.mktemp("eth-session") / "tape"
+    import_hftbacktest(USDM, out)
+    return out
