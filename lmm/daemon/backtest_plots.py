@@ -119,6 +119,39 @@ def _rows(pairs: list[tuple[str, str]]) -> str:
     return "\n".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in pairs)
 
 
+def _performance_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
+    if "sharpe" not in report:
+        return []
+    adverse = report["adverse_selection"]["all"]
+    share = report["time_at_position_limit_share"]
+    capture = f"${report['spread_capture_usd']:,.4f} ({_number(report['spread_capture_bps'])} bp of volume)"
+    return [("gross spread capture", capture),
+            ("PnL from the position (before fees)", f"${report['pnl_inventory_usd']:,.4f}"),
+            ("Sharpe (per-second equity changes, annualised)", _number(report["sharpe"]["annualised"])),
+            ("max drawdown", f"${report['max_drawdown_usd']:,.4f}"),
+            ("time at the position limit", f"{report['time_at_position_limit_s']} s"
+             + ("" if share is None else f" ({share:.1%})")),
+            ("adverse selection (fills with a negative 1 s markout)",
+             "-" if adverse["share"] is None else f"{adverse['share']:.1%} of {adverse['count']}")]
+
+
+def _signal_table(report: dict[str, Any]) -> str:
+    quality = report.get("signal_quality")
+    if not quality:
+        return ""
+    horizons = [f"{h:g}s" for h in quality["horizons_s"]]
+    rows = "\n".join(
+        f"<tr><th>{html.escape(depth)}</th><td>{cell['samples']}</td>"
+        + "".join(f"<td>{_number(cell[h]['corr'], 3)}</td>" for h in horizons) + "</tr>"
+        for depth, cell in quality["looking_depth"].items())
+    heads = "".join(f"<th>{html.escape(h)}</th>" for h in horizons)
+    return f"""<h2>Signal quality (correlation of the model's imbalance z with the mid's move after it)</h2>
+<table>
+<tr><th>looking_depth</th><th>z samples</th>{heads}</tr>
+{rows}
+</table>"""
+
+
 def render_html(report: dict[str, Any], pngs: list[Path]) -> str:
     summary = [("symbol", html.escape(report["symbol"])), ("tape", html.escape(report["tape"])),
                ("window", f"{report['seconds']:,.0f} s"), ("exit status", _number(report["exit_status"])),
@@ -127,6 +160,7 @@ def render_html(report: dict[str, Any], pngs: list[Path]) -> str:
                ("volume", f"${report['volume_usd']:,.2f}"), ("net PnL", f"${report['pnl_net_usd']:,.4f}"),
                ("fees", f"${report['fees_usd']:,.4f}"), ("final position", _number(report["final_position"], 6)),
                ("max |position|", _number(report["max_abs_position"], 6))]
+    summary += _performance_rows(report)
     markout_rows = "\n".join(
         f"<tr><th>{html.escape(h)}</th>" + "".join(
             f"<td>{_number(cell['mean_bps'])}</td><td>{_number(cell['stderr_bps'])}</td><td>{cell['count']}</td>"
@@ -158,6 +192,7 @@ img {{ max-width: 100%; }}
 <tr>{"<th>mean</th><th>stderr</th><th>fills</th>" * len(SIDES)}</tr>
 {markout_rows}
 </table>
+{_signal_table(report)}
 <h2>Plots</h2>
 {images}
 <h2>Assumptions</h2>

@@ -14,6 +14,7 @@ import pytest
 from lmm.config.config import load_config, read_parquet
 from lmm.daemon.backtest import run_backtest
 from lmm.daemon.backtest_metrics import max_drawdown, sharpe
+from lmm.daemon.backtest_plots import render_html
 from lmm.daemon.sweep import CSV_NAME, HEATMAP_NAME, METRICS, PARQUET_NAME, run_sweep, tasks_for
 from lmm.daemon.sweep_grid import expand
 from tests.backtest.test_backtest_eth import WINDOW_S, config, window
@@ -90,6 +91,10 @@ def test_the_report_has_the_performance_figures_and_they_agree_with_its_own_seri
     assert adverse["all"]["count"] == report["markouts_bps"]["1s"]["all"]["count"] > 0
     assert adverse["all"]["adverse"] == adverse["buy"]["adverse"] + adverse["sell"]["adverse"]
     assert len(series["fill_size"]) == report["fills"] and all(s > 0 for s in series["fill_size"])
+    page = render_html(report, [])
+    assert "gross spread capture" in page and "max drawdown" in page and "time at the position limit" in page
+    corr = report["signal_quality"]["looking_depth"]["0.025"]["1s"]["corr"]
+    assert "Signal quality" in page and f"<td>{corr:.3f}</td>" in page
 
 
 def test_signal_quality_is_the_models_own_z_sampled_on_its_clock(report: dict):
