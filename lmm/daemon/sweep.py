@@ -129,8 +129,9 @@ def run_dask(tasks: Sequence[PointTask], address: str, workers: int) -> list[dic
         raise SweepError("--dask needs dask[distributed] (pip install 'dask[distributed]')") from None
     cluster = None
     if address == "local":
+        logging.getLogger("distributed").setLevel(logging.ERROR)  # our own cluster: its start and stop are no news
         cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
     else:
         client = Client(address)
