@@ -93,8 +93,8 @@ def run_point(task: PointTask) -> dict[str, Any]:
     """One point's backtest (in whatever process runs it); returns its row."""
     from lmm.daemon.backtest import run_backtest, write_report
 
-    if not logging.getLogger().handlers:  # a fresh worker: the daemon's warnings stay out of the terminal
-        logging.getLogger("lighter_mm").setLevel(logging.ERROR)
+    if multiprocessing.parent_process() is not None and not logging.getLogger().handlers:
+        logging.getLogger("lighter_mm").setLevel(logging.ERROR)  # a worker: the daemon's warnings stay quiet
     config = point_config(task.config_json, task.point)
     try:
         report = run_backtest(config, task.options)
