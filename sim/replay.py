@@ -165,17 +165,17 @@ class ReplayMarket:
         self.served = {"binance_depth": 0, "binance_book_ticker": 0, "binance_trade": 0}
         self.lighter: ReplayLighter | None = None
         self._mid: float | None = None
-        if engine is not None:
-            self.lighter = self._build_lighter(engine, start)
-        self.accounts = MarketAccounts(*(self.lighter.account_indexes if self.lighter else (None, None)))
         snapshot = feed.snapshot
         self.book.load_snapshot(start, snapshot[6], _levels(snapshot[8], snapshot[9]),
                                 _levels(snapshot[10], snapshot[11]))
         for row in feed.early_diffs:
             self._apply_row(row, start)
         self._mid = self._book_mid()
-        if self.lighter is not None and self._mid is not None:
-            self.lighter.observe_mid(start, self._mid, lag_ns=0)
+        if engine is not None:
+            self.lighter = self._build_lighter(engine, start)
+            if self._mid is not None:
+                self.lighter.observe_mid(start - 10**10, self._mid)  # quoted at once, before its lag has passed
+        self.accounts = MarketAccounts(*(self.lighter.account_indexes if self.lighter else (None, None)))
         self._advance_rows(start)
 
     def _build_lighter(self, engine: Engine, start_ns: int) -> ReplayLighter:
@@ -308,7 +308,9 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--replay-lag-ms", type=float, default=defaults.lag_mean_ms,
                        help=f"mean Binance->Lighter lag (default {defaults.lag_mean_ms})")
     group.add_argument("--replay-lag-jitter-ms", type=float, default=defaults.lag_jitter_ms,
-                       help=f"standard deviation of the gamma-distributed lag (default {defaults.lag_jitter_ms})")
+                       help=f"standard deviation of the lag (default {defaults.lag_jitter_ms})")
+    group.add_argument("--replay-lag-timescale-s", type=float, default=defaults.lag_timescale_s,
+                       help=f"correlation time of the lag's wander (default {defaults.lag_timescale_s})")
     group.add_argument("--replay-noise-bps", type=float, default=defaults.noise_bps,
                        help=f"standard deviation of Lighter's own basis noise (default {defaults.noise_bps})")
     group.add_argument("--replay-noise-timescale-s", type=float, default=defaults.noise_timescale_s,
@@ -318,7 +320,7 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
 def replay_config_from_args(args: argparse.Namespace) -> ReplayConfig | None:
     if args.binance_tape is None:
         return None
-    lag = LighterLagParams(args.replay_lag_ms, args.replay_lag_jitter_ms, args.replay_noise_bps,
-                           args.replay_noise_timescale_s)
+    lag = LighterLagParams(args.replay_lag_ms, args.replay_lag_jitter_ms, args.replay_lag_timescale_s,
+                           args.replay_noise_bps, args.replay_noise_timescale_s)
     return ReplayConfig(args.binance_tape, args.replay_speed, args.replay_at_end, args.replay_symbol,
                         args.replay_lighter_market_id, lag)

@@ -4,17 +4,19 @@
 # Rules: pure and seeded (random.Random passed in or derived from the seed); time comes in as `now_ns`
 # (wall ns); integers in venue units at the engine boundary (lighter_flow does that).
 #
-# Lag: every new Binance mid (time t) reaches Lighter at t + L, L drawn from a gamma distribution with
-# mean `lag_mean_ms` and standard deviation `lag_jitter_ms` (0: a fixed lag). A mid whose newer successor
-# already arrived is ignored, so the lagged mid never goes back in source time.
+# Lag: Lighter at time t sees the Binance mid of t − L(t), L(t) = max(0, mean + jitter · z(t)), z a unit
+# Ornstein-Uhlenbeck process (correlation time `lag_timescale_s`), so the lag has mean `lag_mean_ms` and
+# standard deviation `lag_jitter_ms` and drifts smoothly; the seen mid never goes back in source time.
+# Before the first mid of the replay is `lag` old, Lighter quotes around that first mid.
 # Noise: Lighter's price = lagged mid · (1 + n · 1e-4), n an Ornstein-Uhlenbeck process in bp with
 # stationary standard deviation `noise_bps` and correlation time `noise_timescale_s`.
 # Takers: the informed share trades toward the current (not lagged) mid with the same basis.
 from __future__ import annotations
 
-import heapq
 import math
 import random
+from bisect import bisect_right
+from collections import deque
 from dataclasses import dataclass
 
 from sim.engine import Engine
@@ -29,70 +31,66 @@ class LighterLagParams:
 
     lag_mean_ms: float = 100.0
     lag_jitter_ms: float = 30.0
+    lag_timescale_s: float = 1.0
     noise_bps: float = 0.5
     noise_timescale_s: float = 5.0
 
     def __post_init__(self) -> None:
-        if self.lag_mean_ms < 0 or self.lag_jitter_ms < 0:
-            raise ValueError("lag_mean_ms and lag_jitter_ms must be >= 0")
-        if self.lag_jitter_ms > 0 and self.lag_mean_ms == 0:
-            raise ValueError("a jittered lag needs lag_mean_ms > 0")
+        if self.lag_mean_ms < 0 or self.lag_jitter_ms < 0 or self.lag_timescale_s <= 0:
+            raise ValueError("lag_mean_ms and lag_jitter_ms must be >= 0, lag_timescale_s > 0")
         if self.noise_bps < 0 or self.noise_timescale_s <= 0:
             raise ValueError("noise_bps must be >= 0 and noise_timescale_s > 0")
 
 
 class LaggedMid:
-    """A mid seen through a random delivery lag (gamma distributed, mean and standard deviation given)."""
+    """A mid seen through a lag that wanders slowly around its mean: lag(t) = max(0, mean + jitter · z(t)),
+    z a unit Ornstein-Uhlenbeck process with correlation time `timescale_s`; the value at t is the mid
+    of time t − lag(t), never older than the previous value's source time."""
 
-    def __init__(self, lag_mean_ms: float, lag_jitter_ms: float, rng: random.Random) -> None:
+    def __init__(self, lag_mean_ms: float, lag_jitter_ms: float, timescale_s: float, rng: random.Random) -> None:
         self._mean_ns = lag_mean_ms * 1e6
-        self._rng = rng
-        if lag_jitter_ms > 0:
-            self._shape = (lag_mean_ms / lag_jitter_ms) ** 2
-            self._scale_ns = lag_jitter_ms**2 / lag_mean_ms * 1e6
-        else:
-            self._shape = 0.0
-            self._scale_ns = 0.0
-        self._pending: list[tuple[int, int, float]] = []  # (arrival ns, source ns, mid), a heap
+        self._jitter = OrnsteinUhlenbeck(lag_jitter_ms * 1e6, timescale_s, rng)
+        self._horizon_ns = int(self._mean_ns + 6 * lag_jitter_ms * 1e6) + 1_000_000_000
+        self._times: deque[int] = deque()
+        self._mids: deque[float] = deque()
         self.value: float | None = None
-        self.source_ns = -1  # source time of `value`
+        self.source_ns = -1  # source time of the mid in `value`
+        self.lag_ns = int(self._mean_ns)  # the lag in force at the last advance
 
-    def draw_lag_ns(self) -> int:
-        if self._shape == 0.0:
-            return int(self._mean_ns)
-        return int(self._rng.gammavariate(self._shape, self._scale_ns))
-
-    def observe(self, time_ns: int, mid: float, lag_ns: int | None = None) -> None:
-        """A new mid at `time_ns`; it arrives after a drawn lag (or `lag_ns`)."""
-        delay = self.draw_lag_ns() if lag_ns is None else lag_ns
-        heapq.heappush(self._pending, (time_ns + delay, time_ns, mid))
+    def observe(self, time_ns: int, mid: float) -> None:
+        """The mid changed at `time_ns` (times never go back)."""
+        self._times.append(time_ns)
+        self._mids.append(mid)
 
     def advance(self, now_ns: int) -> float | None:
-        """Deliver what has arrived by `now_ns`; the newest mid by source time."""
-        pending = self._pending
-        while pending and pending[0][0] <= now_ns:
-            _, source_ns, mid = heapq.heappop(pending)
-            if source_ns > self.source_ns:
-                self.source_ns, self.value = source_ns, mid
+        self.lag_ns = max(0, int(self._mean_ns + self._jitter.advance(now_ns)))
+        target = max(now_ns - self.lag_ns, self.source_ns)
+        times, mids = self._times, self._mids
+        while len(times) > 1 and times[1] <= target and now_ns - times[1] > self._horizon_ns:
+            times.popleft()
+            mids.popleft()
+        index = bisect_right(times, target) - 1
+        if index >= 0:
+            self.source_ns, self.value = max(self.source_ns, target), mids[index]
         return self.value
 
 
-class BasisNoise:
-    """An Ornstein-Uhlenbeck process in bp (stationary standard deviation `sd_bps`)."""
+class OrnsteinUhlenbeck:
+    """A stationary Ornstein-Uhlenbeck process with standard deviation `sd`, advanced to wall times."""
 
-    def __init__(self, sd_bps: float, timescale_s: float, rng: random.Random) -> None:
-        self._sd = sd_bps
+    def __init__(self, sd: float, timescale_s: float, rng: random.Random) -> None:
+        self._sd = sd
         self._timescale_s = timescale_s
         self._rng = rng
-        self.value_bps = rng.gauss(0.0, sd_bps) if sd_bps > 0 else 0.0
+        self.value = rng.gauss(0.0, sd) if sd > 0 else 0.0
         self._time_ns: int | None = None
 
     def advance(self, now_ns: int) -> float:
         if self._sd > 0 and self._time_ns is not None and now_ns > self._time_ns:
             decay = math.exp(-(now_ns - self._time_ns) / 1e9 / self._timescale_s)
-            self.value_bps = self.value_bps * decay + self._sd * math.sqrt(1 - decay * decay) * self._rng.gauss(0, 1)
+            self.value = self.value * decay + self._sd * math.sqrt(1 - decay * decay) * self._rng.gauss(0.0, 1.0)
         self._time_ns = now_ns if self._time_ns is None else max(self._time_ns, now_ns)
-        return self.value_bps
+        return self.value
 
 
 class ReplayLighter:
@@ -111,17 +109,17 @@ class ReplayLighter:
                                            stats)
         self._takers = LighterTakers(engine, taker_account, spec, instrument, params, rng("takers"), stats,
                                      start_ns)
-        self.lagged = LaggedMid(lag.lag_mean_ms, lag.lag_jitter_ms, rng("lag"))
-        self._noise = BasisNoise(lag.noise_bps, lag.noise_timescale_s, rng("noise"))
+        self.lagged = LaggedMid(lag.lag_mean_ms, lag.lag_jitter_ms, lag.lag_timescale_s, rng("lag"))
+        self._noise = OrnsteinUhlenbeck(lag.noise_bps, lag.noise_timescale_s, rng("noise"))
         self._requote_ns = params.lighter_requote_interval_ms * 1_000_000
         self._next_requote_ns = start_ns
         self.current_mid: float | None = None
         self.reference: float | None = None  # the price the liquidity last quoted around
 
-    def observe_mid(self, time_ns: int, mid: float, lag_ns: int | None = None) -> None:
-        """The Binance mid changed at `time_ns` (the first mid of a replay is passed with lag 0)."""
+    def observe_mid(self, time_ns: int, mid: float) -> None:
+        """The Binance mid changed at `time_ns`."""
         self.current_mid = mid
-        self.lagged.observe(time_ns, mid, lag_ns)
+        self.lagged.observe(time_ns, mid)
 
     def step(self, now_ns: int) -> None:
         lagged = self.lagged.advance(now_ns)
