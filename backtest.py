@@ -49,6 +49,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--venue", choices=("lighter", "binance"),
                         help="the market traded: lighter = the tape's Lighter market (the default when the tape "
                              "has one), binance = the tape's own Binance market; its own imbalance is the alpha")
+    parser.add_argument("--no-binance-alpha", dest="binance_alpha", action="store_false",
+                        help="lighter: do not serve the tape's Binance market to the bot's Binance feed (the alpha "
+                             "then comes from the Lighter book, as with alpha.source none)")
     parser.add_argument("--symbol", help="the tape's symbol to trade (default: its only one)")
     parser.add_argument("--from", dest="start", type=_instant, help="start (ISO time, UTC, or ns)")
     parser.add_argument("--to", dest="end", type=_instant, help="end (ISO time, UTC, or ns)")
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
         options = BacktestOptions(Path(args.tape), args.symbol, args.start, args.end, args.queue_model,
                                   args.queue_power, args.latency_ms / 1e3, args.collateral, args.tier,
-                                  venue=args.venue)
+                                  venue=args.venue, binance_alpha=args.binance_alpha)
         try:
             report = run_backtest(config, options)
         except (BacktestError, FileNotFoundError) as error:

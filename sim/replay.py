@@ -141,13 +141,20 @@ class ReplayMarket:
     """A replayed Binance symbol and the Lighter market derived from it (engine None: Binance only)."""
 
     def __init__(self, engine: Engine | None, config: ReplayConfig, params: MarketParams | None = None,
-                 seed: int = 0, start_ns: int | None = None, tape=None) -> None:
+                 seed: int = 0, start_ns: int | None = None, tape=None, on_tape_time: bool = False) -> None:
+        """``start_ns``: the wall time at which the tape's first snapshot is served (default: now);
+        ``on_tape_time``: the wall clock is the tape's own local time instead (a backtest's virtual clock)."""
         self.config = config
         self.params = params or MarketParams()
         self.seed = seed
         self.stats = FlowStats()
-        start = time.time_ns() if start_ns is None else start_ns
         feed = TapeFeed(tape if tape is not None else open_replay_tape(config.tape), config.symbol)
+        if on_tape_time:
+            if config.speed != 1.0:
+                raise ValueError("on tape time the replay runs at speed 1")
+            start = feed.local_anchor_ns
+        else:
+            start = time.time_ns() if start_ns is None else start_ns
         self.feed = feed
         info = feed.info
         spec = BinanceSymbolSpec(info.symbol, info.price_decimals, info.size_decimals, feed.price_text_decimals)

@@ -31,6 +31,7 @@ from lmm.venue.local.venue import LocalVenue, LocalVenueParams
 from lmm.venue.tape.reader import Tape, open_tape
 from sim.engine import Engine
 from sim.markets import MarketSpec
+from sim.replay import ReplayConfig, ReplayMarket
 
 log = logging.getLogger("lighter_mm.backtest")
 
@@ -57,6 +58,7 @@ class BacktestOptions:
     tier: str = "premium"
     band_bps: float = 300.0
     venue: str | None = None  # VENUES; None: lighter when the tape has a Lighter market, else binance
+    binance_alpha: bool = True  # lighter: the tape's Binance market served to the bot's Binance feed
 
 
 VENUES = ("lighter", "binance")
@@ -117,6 +119,20 @@ def tape_market(tape: Tape, symbol: str | None, venue: str | None = None) -> Tap
     return TapeMarketInfo(venue, meta.symbol, meta.price_decimals, meta.size_decimals, meta.market_id)
 
 
+def binance_alpha(tape: Tape, info: TapeMarketInfo, options: BacktestOptions) -> ReplayMarket | None:
+    """A Lighter backtest's alpha source: the tape's Binance market (its only one), replayed on the tape's own
+    time by ``sim.replay`` and served in-process to the bot's Binance feed; None without one."""
+    binance = tape.manifest.symbols_of("binance")
+    if info.venue != "lighter" or not options.binance_alpha or len(binance) != 1:
+        return None
+    try:
+        return ReplayMarket(None, ReplayConfig(str(tape.directory), symbol=binance[0].symbol), tape=tape,
+                            on_tape_time=True)
+    except ValueError as exc:  # no snapshot to start from
+        log.warning("tape %s: the Binance market cannot be the alpha source (%s)", tape.directory, exc)
+        return None
+
+
 def run_backtest(config: Config, options: BacktestOptions) -> dict[str, Any]:
     """Replay the tape through the daemon; returns the report (also written by ``write_report``)."""
     tape = open_tape(options.tape)
@@ -160,7 +176,8 @@ def run_backtest(config: Config, options: BacktestOptions) -> dict[str, Any]:
 
     params = LocalVenueParams(with_market=False, markets=(spec,), entry_latency_s=options.entry_latency_s,
                               collateral_usd=options.collateral_usd, tier=options.tier)
-    venue = LocalVenue(clock, params, driver=drive)
+    alpha = binance_alpha(tape, info, options)
+    venue = LocalVenue(clock, params, driver=drive, binance_market=alpha)
 
     async def main() -> int:
         stop = asyncio.Event()
@@ -186,8 +203,10 @@ def run_backtest(config: Config, options: BacktestOptions) -> dict[str, Any]:
     market = replay.get("market")
     if market is not None:
         market.seconds_until(end_ns)  # the seconds after the tape's last event: nothing trades after it
-    return build_report(venue, market, status, options, info, (start_ns, end_ns),
-                        mirror_holder.get("mirror"), recorder.get("series"))
+    report = build_report(venue, market, status, options, info, (start_ns, end_ns),
+                          mirror_holder.get("mirror"), recorder.get("series"))
+    report["binance_alpha"] = None if alpha is None else {"symbol": alpha.feed.info.symbol, "served": alpha.served}
+    return report
 
 
 def build_report(venue: LocalVenue, market: TapeMarket | None, status: int, options: BacktestOptions,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,20 @@ def test_a_nonce_gap_empties_the_mirror_until_the_next_snapshot(tmp_path: Path):
     assert market.stats.gaps == 1 and market.stats.syncs == 2  # the first snapshot, and the one after the gap
     assert seen["invalid"] >= 1 and seen["empty_while_invalid"] == seen["invalid"]
     assert market.synced  # rebuilt and still mirrored at the end
+
+
+def test_the_tapes_binance_market_is_the_alpha_of_a_lighter_backtest(lighter_tape: Path, tmp_path: Path,
+                                                                     caplog: pytest.LogCaptureFixture):
+    """The tape's Binance market, replayed on the tape's time (sim.replay), reaches the bot's own Binance feed:
+    it syncs on the recorded ids and drives the alpha; without it the alpha is the Lighter book's."""
+    caplog.set_level(logging.INFO)
+    cfg = load_config(None, env={"LMM_VOL_OBI_WARMUP_SECONDS": "20", "LMM_ALPHA_SOURCE": "binance",
+                                 "LMM_RISK_MAX_DRAWDOWN_USD": "0", "LMM_RISK_MAX_DAILY_LOSS_USD": "0"})
+    with_alpha = run_backtest(cfg, BacktestOptions(lighter_tape))
+    assert with_alpha["exit_status"] == 0 and with_alpha["binance_alpha"]["symbol"] == "BTCUSDT"
+    assert with_alpha["binance_alpha"]["served"]["binance_depth"] > 500
+    assert "binance BTCUSDT: synced at L=" in caplog.text
+    assert "alpha source: lighter -> binance" in caplog.text or "alpha source: none -> binance" in caplog.text
+    caplog.clear()
+    without = run_backtest(cfg, BacktestOptions(lighter_tape, binance_alpha=False))
+    assert without["binance_alpha"] is None and "-> binance" not in caplog.text
