@@ -80,3 +80,24 @@ def test_fill_history_matches_the_venue_trade_list(tmp_path: Path):
         MICRO * len(trades)
     assert report["position_mismatches"] == 0
     assert len(fills) == len(trades)
+
+
+async def fill_while_disconnected(venue: LocalVenue, clock: VirtualClock) -> None:
+    """The venue drops every connection and, at the same instant, a sell sweep hits the bot's bid: the fill is
+    made while the bot is reconnecting, so no update reports it; only the account snapshot after the reconnect
+    holds it."""
+    await asyncio.sleep(20)
+    venue.inject_fault("drop_connections")
+    venue.inject_fault("taker_sweep", side="sell", size="0.005", interval_ms=1000, count=1, market_id=BTC)
+    await asyncio.sleep(15)
+
+
+def test_a_fill_made_during_a_reconnect_is_in_the_history(tmp_path: Path):
+    config = venue_config(tmp_path, vol_obi=AT_THE_TOUCH, trading={"default_quote_update_threshold_bps": 0.7})
+    fills_dir = tmp_path / "fills"
+    run = run_bot(config, 40, scenario=fill_while_disconnected, market_params=MARKET, fill_dir=fills_dir)
+    assert run.status == 0
+    trades = sorted(run.venue.engine.account_trades(run.venue.account_index, n=10**9), key=lambda t: t.trade_id)
+    rows = [row for path in day_files(fills_dir) for row in read_rows(path)]
+    assert trades, "the sweep filled the bot"
+    assert [int(row["trade_id"]) for row in rows] == [t.trade_id for t in trades]
