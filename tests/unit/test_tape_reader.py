@@ -12,28 +12,35 @@ import pyarrow as pa
 import pytest
 from tape_samples import typed
 
-from lmm.venue.tape.list_view import ListView
+from lmm.venue.tape.list_view import FlatColumn, ListView
 from lmm.venue.tape.reader import LEVEL_MODES, _column
 
 
 def test_a_list_view_reads_as_its_list():
     flat = np.array([5, 970000, 969980, 7, 9], dtype=np.int64)
-    view = ListView(flat, 1, 3)
-    assert len(view) == 2 and bool(view) and not ListView(flat, 2, 2)
+    column = FlatColumn(flat)
+    view = ListView(column, 1, 3)
+    assert len(view) == 2 and bool(view) and not ListView(column, 2, 2)
     assert view == [970000, 969980] and operator.eq([970000, 969980], view)  # reflected: list == view
     assert view != [970000] and view != (970000, 969980)  # not equal to a tuple, as a list is not
-    assert view == ListView(flat.copy(), 1, 3) and (view, 1) == ([970000, 969980], 1)
+    assert view == ListView(FlatColumn(flat.copy()), 1, 3) and (view, 1) == ([970000, 969980], 1)
     assert view[0] == 970000 and view[-1] == 969980 and type(view[0]) is int
     assert view[:1] == [970000] and type(view[:1]) is list
     assert list(view) == [970000, 969980] and list(reversed(view)) == [969980, 970000]
     assert 969980 in view and 5 not in view and view.index(969980) == 1 and view.count(970000) == 1
     assert repr(view) == "[970000, 969980]" and str(view) == "[970000, 969980]"
     assert isinstance(view, Sequence) and not isinstance(view, list)
-    assert list(zip(view, ListView(flat, 3, 5), strict=True)) == [(970000, 7), (969980, 9)]
+    assert list(zip(view, ListView(column, 3, 5), strict=True)) == [(970000, 7), (969980, 9)]
     with pytest.raises(TypeError):
         hash(view)
     with pytest.raises(IndexError):
         view[2]
+    with pytest.raises(IndexError):
+        view[-3]
+    assert view[-2] == 970000 and view[np.int64(1)] == 969980
+    owned = view.tolist()
+    owned.append(1)  # a new list each time: the view does not change
+    assert view == [970000, 969980] and len(view) == 2
     assert pickle.loads(pickle.dumps(view)) == [970000, 969980] and copy.copy(view) == [970000, 969980]
     assert np.asarray(view).tolist() == [970000, 969980] and np.asarray(view).dtype == np.int64
     as_float = np.asarray(view, dtype=np.float64)

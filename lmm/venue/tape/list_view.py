@@ -1,14 +1,15 @@
 """A row's list column as a read-only view of its batch's flat column, turned into a Python list on first use.
 
 Why: a diff carries about 130 integers in its level lists; making a Python int of each costs more than all
-the rest of the read, and a replay that only looks at some rows (a window, one side, the counts) should not
-pay it. A view is created per row for the price of one small object; reading it (iterating, indexing,
-comparing) builds the row's list once, with numpy's `tolist` (exact Python ints and bools), and keeps it.
+the rest of the read, and a reader that only looks at some rows (one kind's counts, the ids, the top level)
+should not pay it. A view is created per row for the price of one small object; reading one (iterating,
+indexing, comparing) turns its batch's whole column into Python values at once with numpy's `tolist`
+(exact Python ints and bools; cheaper than pyarrow's `to_pylist`), and each view then slices that list.
 
 It behaves as the list it stands for when read: `len`, indexing (slices give lists), iteration, `in`,
 `==` against lists and other views, `repr`, `list(view)`; it is not a `list` (`isinstance` says no) and
-cannot be changed: take `list(view)` to own or change one. A view keeps its batch's flat column alive
-(about 1 MB for 1,024 diffs): copy with `list(view)` to keep one row for long.
+cannot be changed: `list(view)` and `view.tolist()` give a new list to own or change. A view keeps its batch's
+column alive (about 1 MB for 1,024 diffs, a few MB once read): copy with `list(view)` to keep one row for long.
 """
 from __future__ import annotations
 
@@ -18,20 +19,37 @@ from typing import Any, SupportsIndex, overload
 import numpy as np
 
 
-class ListView(Sequence[Any]):
-    __slots__ = ("_flat", "_items", "_start", "_stop")
+class FlatColumn:
+    """One batch's list column flattened: the values as a numpy array, as Python values once one is read."""
 
-    def __init__(self, flat: np.ndarray, start: int, stop: int) -> None:
-        self._flat = flat
+    __slots__ = ("array", "items")
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+        self.items: list | None = None
+
+    def values(self) -> list:
+        items = self.items
+        if items is None:
+            items = self.items = self.array.tolist()  # the whole batch at once: cheaper than row by row
+        return items
+
+
+class ListView(Sequence[Any]):
+    __slots__ = ("_column", "_start", "_stop")
+
+    def __init__(self, column: FlatColumn, start: int, stop: int) -> None:
+        self._column = column
         self._start = start
         self._stop = stop
-        self._items: list | None = None
 
     def tolist(self) -> list:
-        items = self._items
+        """The row as a new plain list."""
+        column = self._column
+        items = column.items
         if items is None:
-            items = self._items = self._flat[self._start:self._stop].tolist()
-        return items
+            items = column.values()
+        return items[self._start:self._stop]
 
     def __len__(self) -> int:
         return self._stop - self._start
@@ -41,10 +59,21 @@ class ListView(Sequence[Any]):
     @overload
     def __getitem__(self, index: slice) -> list: ...
     def __getitem__(self, index: SupportsIndex | slice) -> Any:
-        return self.tolist()[index]
+        if isinstance(index, slice):
+            return self.tolist()[index]
+        position = index.__index__()
+        size = self._stop - self._start
+        if position < 0:
+            position += size
+        if not 0 <= position < size:
+            raise IndexError("list index out of range")
+        return self._column.values()[self._start + position]
 
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.tolist())
+    def __iter__(self) -> Iterator[Any]:  # tolist() inlined: a replay iterates every level list
+        items = self._column.items
+        if items is None:
+            items = self._column.values()
+        return iter(items[self._start:self._stop])
 
     def __reversed__(self) -> Iterator[Any]:
         return reversed(self.tolist())
@@ -65,7 +94,7 @@ class ListView(Sequence[Any]):
         return repr(self.tolist())
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        view = self._flat[self._start:self._stop]
+        view = self._column.array[self._start:self._stop]
         return view.astype(dtype) if dtype is not None else view.copy()
 
     def __reduce__(self) -> tuple:

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from lmm.venue.tape import files
 from lmm.venue.tape import schema as s
-from lmm.venue.tape.list_view import ListView
+from lmm.venue.tape.list_view import FlatColumn, ListView
 from lmm.venue.tape.manifest import Manifest, read_manifest
 
 DEFAULT_BATCH_ROWS = 1024  # small batches: their objects die young, so the GC scans them less
@@ -66,9 +66,9 @@ def _list_views(array: pa.ListArray) -> Iterable:
     if array.null_count or values.null_count or not (pa.types.is_integer(values.type)
                                                     or pa.types.is_boolean(values.type)):
         return array.to_pylist()
-    flat = values.to_numpy(zero_copy_only=False)
+    column = FlatColumn(values.to_numpy(zero_copy_only=False))
     offsets = array.offsets.to_numpy().tolist()  # absolute positions in `values`, slices included
-    return map(ListView, repeat(flat), offsets, islice(offsets, 1, None))
+    return map(ListView, repeat(column), offsets, islice(offsets, 1, None))
 
 
 def _column(array: pa.Array, levels: str) -> Iterable:
