@@ -119,12 +119,19 @@ def _rows(pairs: list[tuple[str, str]]) -> str:
     return "\n".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in pairs)
 
 
+def _source(report: dict[str, Any]) -> tuple[str, str]:
+    """The backtest's tape, or the fill history's directory (``report.py --fills``)."""
+    return ("tape", html.escape(report["tape"])) if "tape" in report else \
+        ("fill history", html.escape(report["fills_dir"]))
+
+
 def render_html(report: dict[str, Any], pngs: list[Path]) -> str:
-    summary = [("symbol", html.escape(report["symbol"])), ("tape", html.escape(report["tape"])),
-               ("window", f"{report['seconds']:,.0f} s"), ("exit status", _number(report["exit_status"])),
-               ("orders", _number(report["orders"])),
+    summary = [("symbol", html.escape(report["symbol"])), _source(report),
+               ("window", f"{report['seconds']:,.0f} s"), ("exit status", _number(report.get("exit_status"))),
+               ("orders", _number(report.get("orders"))),
                ("fills", f"{report['fills']} (maker {report['maker_fills']}, taker {report['taker_fills']})"),
-               ("volume", f"${report['volume_usd']:,.2f}"), ("net PnL", f"${report['pnl_net_usd']:,.4f}"),
+               ("volume", f"${report['volume_usd']:,.2f}"),
+               ("net PnL", "-" if report["pnl_net_usd"] is None else f"${report['pnl_net_usd']:,.4f}"),
                ("fees", f"${report['fees_usd']:,.4f}"), ("final position", _number(report["final_position"], 6)),
                ("max |position|", _number(report["max_abs_position"], 6))]
     markout_rows = "\n".join(
@@ -137,8 +144,9 @@ def render_html(report: dict[str, Any], pngs: list[Path]) -> str:
         f'<figure><img alt="{html.escape(p.stem)}" src="data:image/png;base64,'
         f'{base64.b64encode(p.read_bytes()).decode("ascii")}"></figure>' for p in pngs)
     side_heads = "".join(f'<th colspan="3">{side}</th>' for side, _ in SIDES)
+    title = html.escape(f"{report.get('title', 'Backtest')} {report['symbol']}")
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>backtest {html.escape(report['symbol'])}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
 body {{ font-family: sans-serif; margin: 2em; max-width: 1040px; }}
 table {{ border-collapse: collapse; margin: 1em 0; }}
@@ -147,7 +155,7 @@ th {{ background: #f4f4f4; }}
 img {{ max-width: 100%; }}
 </style></head>
 <body>
-<h1>Backtest {html.escape(report['symbol'])}</h1>
+<h1>{title}</h1>
 <h2>Summary</h2>
 <table>
 {_rows(summary)}
