@@ -150,9 +150,9 @@ class Tape:
             for batch in parquet.iter_batches(batch_size=batch_rows, columns=names):
                 if start_ns is not None or end_ns is not None:
                     batch = _time_filter(batch, start_ns, end_ns)
-                    if batch.num_rows == 0:
-                        continue
                 n = batch.num_rows
+                if n == 0:
+                    continue
                 cols = [_column(batch.column(i), levels) for i in range(batch.num_columns)]
                 rows = list(zip(cols[0], cols[1], repeat(kind, n), repeat(symbol, n), *cols[2:]))  # noqa: B905
                 keys = None
