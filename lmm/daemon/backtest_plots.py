@@ -36,7 +36,8 @@ def plot_mid_and_fills(report: dict[str, Any], path: Path) -> None:
     series = report["series"]
     fig, ax = plt.subplots(figsize=(10, 4))
     try:
-        ax.plot(series["t_s"], [_nan(m) for m in series["mid"]], color="tab:blue", linewidth=1, label="tape mid")
+        ax.plot(series["t_s"], [_nan(m) for m in series["mid"]], color="tab:blue", linewidth=1,
+                label=report.get("mid_label", "tape mid"))
         for is_buy, marker, color, label in ((True, "^", "tab:green", "buy"), (False, "v", "tab:red", "sell")):
             points = [(t, p) for t, p, b in zip(series["fill_t_s"], series["fill_price"], series["fill_is_buy"],
                                                 strict=True) if b == is_buy]

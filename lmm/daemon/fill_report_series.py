@@ -2,9 +2,10 @@
 draws, built from the fills of a period (an adapter: the HTML writer reads nothing but the report dict).
 
 Rules:
-- One point per fill of the window, at the fill's time: the mid recorded with it, the ledger's position after
-  it, and the period's net PnL so far: realized (average cost) minus fees, plus the position's unrealized PnL
-  at the last mid recorded (the fill's own price before any). The last point is report.json's ``pnl_net_usd``.
+- One point per fill of the window, at the fill's time, held until the next (steps): the mid recorded with
+  it, the ledger's position after it, and the period's net PnL so far: realized (average cost) minus fees,
+  plus the position's unrealized PnL at the last mid recorded (the fill's own price before any). The last
+  point is report.json's ``pnl_net_usd``.
 - Markouts: the history knows the mid only when the bot handled a fill. The mid "at" t + h is the last mid
   recorded after the fill (strictly later) and at or before t + h; a fill with none is not counted at that
   horizon (the counts say how many were). Between sparse fills this is the move up to the last fill before
@@ -78,11 +79,23 @@ def history_markouts(points: Sequence[PathPoint]) -> dict[str, dict[str, dict[st
 
 
 def report_series(points: Sequence[PathPoint], window: tuple[int, int]) -> dict[str, list]:
-    """``series`` as ``backtest_plots`` reads it; times in seconds from the window's start."""
-    start = window[0]
-    t_s = [(p.time_ns - start) / NS for p in points]
-    return {"t_s": t_s, "mid": [p.mid for p in points], "position": [p.position for p in points],
-            "equity_usd": [p.pnl_usd for p in points], "fill_t_s": t_s,
+    """``series`` as ``backtest_plots`` reads it, times in seconds from the window's start: each value held
+    from its fill to the next (a point at the next fill's time with the value before it) and to the window's
+    end, so the lines are steps: between fills the history knows no other mark."""
+    start, end = window
+    t_s: list[float] = []
+    held: list[PathPoint] = []
+    for index, point in enumerate(points):
+        if index:
+            t_s.append((point.time_ns - start) / NS)
+            held.append(points[index - 1])
+        t_s.append((point.time_ns - start) / NS)
+        held.append(point)
+    if points and end > points[-1].time_ns:
+        t_s.append((end - start) / NS)
+        held.append(points[-1])
+    return {"t_s": t_s, "mid": [p.mid for p in held], "position": [p.position for p in held],
+            "equity_usd": [p.pnl_usd for p in held], "fill_t_s": [(p.time_ns - start) / NS for p in points],
             "fill_price": [p.price for p in points], "fill_is_buy": [p.is_buy for p in points]}
 
 
@@ -94,7 +107,7 @@ def html_fields(fills: Sequence[LedgerFill], opening: Opening, start_ns: int | N
     window = (start_ns if start_ns is not None else points[0].time_ns,
               end_ns if end_ns is not None else points[-1].time_ns)
     return {
-        "title": "Fill history", "window_ns": list(window), "seconds": (window[1] - window[0]) / NS,
+        "title": "Fill history", "mid_label": "mid recorded at the fills", "window_ns": list(window), "seconds": (window[1] - window[0]) / NS,
         "series": report_series(points, window), "markouts_bps": history_markouts(points),
         "assumptions": {"collateral_usd": 0, "pnl_method": "average cost",
                         "mark": "the last mid recorded at a fill",

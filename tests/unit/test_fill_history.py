@@ -178,8 +178,11 @@ def test_report_cli_prints_pnl_by_day_and_writes_report_json(tmp_path: Path, cap
     assert (one_second["all"]["count"], one_second["buy"]["mean_bps"]) == (2, pytest.approx(50.0))
     assert one_second["sell"]["mean_bps"] == pytest.approx(0.5 / 98 * 1e4)
     # the net PnL path: realized - fees + unrealized at the fill's mid; it ends at pnl_net_usd
-    assert body["series"]["equity_usd"] == pytest.approx([-0.02, 1.47, -2.08, 0.43])
-    assert body["series"]["position"] == [2.0, 1.0, -2.0, -1.0] and body["series"]["mid"][-1] == 97.5
+    series = body["series"]  # steps: each value held until the next fill
+    assert series["equity_usd"] == pytest.approx([-0.02, -0.02, 1.47, 1.47, -2.08, -2.08, 0.43])
+    assert series["position"] == [2.0, 2.0, 1.0, 1.0, -2.0, -2.0, -1.0] and series["mid"][-1] == 97.5
+    assert series["t_s"] == [0.0, 1e-9, 1e-9, 86_400.0, 86_400.0, 86_400.000000001, 86_400.000000001]
+    assert series["fill_t_s"] == [0.0, 1e-9, 86_400.0, 86_400.000000001]
     page = (tmp_path / "out" / "report.html").read_text()
     assert page.count('src="data:image/png;base64,') == 3
     assert all((tmp_path / "out" / name).stat().st_size > 1000
@@ -203,7 +206,7 @@ def test_report_period_by_days_or_iso_times(tmp_path: Path, capsys: pytest.Captu
     assert report.main(["--fills", str(tmp_path / "fills"), *period, "--out", str(tmp_path / "o")]) == 0
     body = json.loads((tmp_path / "o" / "report.json").read_text())
     assert (body["days"], body["fills"]) == (days, fills)
-    assert len(body["series"]["t_s"]) == fills and (tmp_path / "o" / "report.html").exists()
+    assert len(body["series"]["fill_t_s"]) == fills and (tmp_path / "o" / "report.html").exists()
 
 
 def test_report_period_carries_the_position_in(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
