@@ -107,7 +107,8 @@ def html_fields(fills: Sequence[LedgerFill], opening: Opening, start_ns: int | N
     window = (start_ns if start_ns is not None else points[0].time_ns,
               end_ns if end_ns is not None else points[-1].time_ns)
     return {
-        "title": "Fill history", "mid_label": "mid recorded at the fills", "window_ns": list(window), "seconds": (window[1] - window[0]) / NS,
+        "title": "Fill history", "mid_label": "mid recorded at the fills",
+        "window_ns": list(window), "seconds": (window[1] - window[0]) / NS,
         "series": report_series(points, window), "markouts_bps": history_markouts(points),
         "assumptions": {"collateral_usd": 0, "pnl_method": "average cost",
                         "mark": "the last mid recorded at a fill",
