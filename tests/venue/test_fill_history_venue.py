@@ -1,6 +1,6 @@
 """The fill history after a run on the local venue matches the venue's own trade list for the account exactly:
 count, trade ids, sides, prices, sizes, notionals, fees, maker flags, order indexes; and the report read from
-it agrees with the venue's ledger (fees, realized PnL, the final position)."""
+it agrees with the venue's ledger (fees, realized PnL, the final position), report.html included."""
 from __future__ import annotations
 
 import asyncio
@@ -80,6 +80,20 @@ def test_fill_history_matches_the_venue_trade_list(tmp_path: Path):
         MICRO * len(trades)
     assert report["position_mismatches"] == 0
     assert len(fills) == len(trades)
+    # report.html, the backtester's page, from the same report: the plots inlined and the venue's totals
+    net = Decimal(position.realized_pnl - account.fees_paid) * MICRO
+    if position.size:  # marked at the last mid recorded at a fill, as the report marks it
+        net += Decimal(str(report["pnl_unrealized_usd"]))
+    assert abs(Decimal(str(report["pnl_net_usd"])) - net) <= MICRO * (len(trades) + 1)
+    assert report["series"]["equity_usd"][-1] == report["pnl_net_usd"]
+    assert len(report["series"]["fill_t_s"]) == len(trades)
+    page = (path.parent / "report.html").read_text()
+    assert page.count('src="data:image/png;base64,') == 3
+    maker = sum(t.is_maker_ask == (t.ask_account_id == me) for t in trades)
+    assert f"<th>fills</th><td>{len(trades)} (maker {maker}, taker {len(trades) - maker})</td>" in page
+    assert f"<th>fees</th><td>${report['fees_usd']:,.4f}</td>" in page
+    assert f"<th>net PnL</th><td>${report['pnl_net_usd']:,.4f}</td>" in page
+    assert report["markouts_bps"]["5s"]["all"]["count"] > 0  # the history has mids: some fills have a later one
 
 
 async def fill_while_disconnected(venue: LocalVenue, clock: VirtualClock) -> None:
