@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import importlib
 import json
+import queue
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -298,3 +300,67 @@ async def test_lighter_follows_the_replayed_mid_with_the_configured_lag(tape_dir
     assert 50 <= short <= 250
     assert 300 <= long <= 650
     assert long - short >= 150
+
+
+CONNECTORS = {"usdm": ("binance.um_futures", "UMFutures", "binance.websocket.um_futures.websocket_client",
+                       "UMFuturesWebsocketClient"),
+              "coinm": ("binance.cm_futures", "CMFutures", "binance.websocket.cm_futures.websocket_client",
+                        "CMFuturesWebsocketClient")}
+
+
+@pytest.mark.parametrize("name", list(TAPES))
+def test_binances_own_connector_syncs_on_the_replay_and_its_top_is_the_tapes(tape_dirs: dict[str, Path],
+                                                                             name: str) -> None:
+    """Binance's official Python connector (binance-futures-connector: its WebSocket client subscribes with
+    SUBSCRIBE on /ws, its REST client reads the depth snapshot), synced by the official procedure, on the
+    replayed tape: the top of its book equals the tape's bookTicker at every comparable update and the tape's
+    own book at every update it applied."""
+    rest_module, rest_class, ws_module, ws_class = CONNECTORS[name]
+    rest_client = getattr(importlib.import_module(rest_module), rest_class)
+    ws_client = getattr(importlib.import_module(ws_module), ws_class)
+    _, symbol, _ = TAPES[name]
+    tape_dir = tape_dirs[name]
+    info = next(i for i in open_tape(tape_dir).manifest.symbols if i.symbol == symbol)
+    p, s = info.price_decimals, info.size_decimals
+    frames: queue.Queue[str] = queue.Queue()
+    sync = BinanceDepthSync(p, s)
+    tops: dict[int, Top | None] = {}
+    tickers: dict[int, Top] = {}
+    with start_simulator(seed=5, with_market=True, replay=ReplayConfig(str(tape_dir), speed=SPEED)) as handle:
+        client = ws_client(stream_url=handle.binance_ws_url, on_message=lambda _, text: frames.put(text))
+        try:
+            client.diff_book_depth(symbol=symbol.lower(), speed=0, id=1)
+            client.book_ticker(symbol=symbol.lower(), id=2)
+            synced_e_ms = last_e_ms = None
+            deadline = time.monotonic() + TIMEOUT_S
+            while synced_e_ms is None or (last_e_ms - synced_e_ms) / 1000 * SPEED < WINDOW_TAPE_S:
+                assert time.monotonic() < deadline, "timed out waiting for the tape after the sync"
+                try:
+                    data = json.loads(frames.get(timeout=1.0))
+                except queue.Empty:
+                    continue
+                if data.get("e") == "bookTicker":
+                    tickers[data["u"]] = (_ticks(data["b"], p), _ticks(data["B"], s), _ticks(data["a"], p),
+                                          _ticks(data["A"], s))
+                elif data.get("e") == "depthUpdate":
+                    last_e_ms = data["E"]
+                    action = sync.feed(DepthEvent(data["U"], data["u"], data["pu"], data["E"], data["b"], data["a"]))
+                    if action is SyncAction.FETCH_SNAPSHOT:
+                        body = rest_client(base_url=handle.binance_rest_url).depth(symbol=symbol, limit=1000)
+                        sync.on_snapshot(DepthSnapshot(body["lastUpdateId"], body["bids"], body["asks"], 1000))
+                    if sync.synced and sync.last_final_id == data["u"]:
+                        synced_e_ms = synced_e_ms or data["E"]
+                        tops[data["u"]] = _top(sync)
+        finally:
+            client.stop()
+    assert sync.counters.gaps == 0
+    comparable = sorted(set(tops) & set(tickers))
+    assert len(comparable) >= 10
+    assert [(u, tops[u]) for u in comparable] == [(u, tickers[u]) for u in comparable]
+    reference = {}
+    for u, top, _ in _offline_tops(tape_dir, symbol):
+        if u in tops:
+            reference[u] = top
+        if u >= max(tops):
+            break
+    assert reference == tops
