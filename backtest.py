@@ -1,6 +1,6 @@
 """Backtest a configuration on a recorded market tape, with the bot's own decision code.
 
-    python backtest.py --tape DIR [--config CFG] [--from T --to T] [--out REPORTDIR] [--venue binance]
+    python backtest.py --tape DIR [--config CFG] [--from T --to T] [--out REPORTDIR] [--venue lighter|binance]
     python backtest.py --tape DIR --sweep SWEEP.json [--workers N] [--dask ADDRESS|local] [--out DIR]
 
 The tape is replayed in time order through the unchanged daemon on the local venue (virtual clock); the bot's
@@ -52,8 +52,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = _OneLineParser(prog="backtest.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--tape", required=True, help="tape directory (record.py, or tape.py import)")
     parser.add_argument("--config", help="config file (default: config.json; LMM_* variables override it)")
-    parser.add_argument("--venue", choices=("binance",), default="binance",
-                        help="the market traded: binance = the tape's own Binance market, its imbalance as alpha")
+    parser.add_argument("--venue", choices=("lighter", "binance"),
+                        help="the market traded: lighter = the tape's Lighter market (the default when the tape "
+                             "has one), binance = the tape's own Binance market; its own imbalance is the alpha")
+    parser.add_argument("--no-binance-alpha", dest="binance_alpha", action="store_false",
+                        help="lighter: do not serve the tape's Binance market to the bot's Binance feed (the alpha "
+                             "then comes from the Lighter book, as with alpha.source none)")
     parser.add_argument("--symbol", help="the tape's symbol to trade (default: its only one)")
     parser.add_argument("--from", dest="start", type=_instant, help="start (ISO time, UTC, or ns)")
     parser.add_argument("--to", dest="end", type=_instant, help="end (ISO time, UTC, or ns)")
@@ -100,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         from lmm.daemon.backtest import BacktestError, BacktestOptions, run_backtest, write_report
 
         options = BacktestOptions(Path(args.tape), args.symbol, args.start, args.end, args.queue_model,
-                                  args.queue_power, args.latency_ms / 1e3, args.collateral, args.tier)
+                                  args.queue_power, args.latency_ms / 1e3, args.collateral, args.tier,
+                                  venue=args.venue, binance_alpha=args.binance_alpha)
         if args.sweep:
             return _sweep(args, config, options)
         try:
@@ -110,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_BAD_INPUT
         path = write_report(report, Path(args.out))
         one_s = report["markouts_bps"]["1s"]["all"]
-        print(f"backtest {report['symbol']} {report['seconds']:.0f} s: fills {report['fills']} "
+        print(f"backtest {report['venue']} {report['symbol']} {report['seconds']:.0f} s: fills {report['fills']} "
               f"(maker {report['maker_fills']}), volume ${report['volume_usd']:.0f}, "
               f"net PnL ${report['pnl_net_usd']:.2f} (fees ${report['fees_usd']:.2f}), "
               f"1 s markout {_bps(one_s['mean_bps'])} bp over {one_s['count']} fills; report: {path} "

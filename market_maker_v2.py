@@ -112,8 +112,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.local and args.duration is None:
         parser.error("--local needs --duration (seconds of market time to run)")
-    if args.local and args.record:
-        parser.error("--record is not supported with --local yet")
     return args
 
 
@@ -264,11 +262,13 @@ def main(argv: list[str] | None = None) -> int:
             metrics = _start_metrics(args.metrics_port)
             if args.local:
                 from lmm.daemon.fill_history import history_dir
+                from lmm.daemon.recording import RecordOptions
                 from lmm.daemon.venues import run_on_local_venue
 
+                record = None if args.record is None else RecordOptions(Path(args.record), mode="local")
                 return run_on_local_venue(config, args.symbol, duration=args.duration, seed=args.sim_seed,
                                           metrics=metrics, flatten_on_exit=args.flatten_on_exit,
-                                          fill_dir=history_dir(args.log_dir))
+                                          fill_dir=history_dir(args.log_dir), record=record)
             return asyncio.run(_main(args, config, creds, metrics))
         except StartupError as error:
             return _refuse(error)

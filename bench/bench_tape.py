@@ -4,10 +4,13 @@
 
 Without --tape, the real USD-M recording in ../shared/data (hftbacktest format) is imported into a
 temporary tape first. Prints `tape read: <N> events/s` (the best of --repeat passes over the whole tape
-with `Tape.events()`, level lists as Python lists, default GC), then the same with level lists as numpy
-arrays, in exchange-time order, and through `event_batches()`; plus the mean levels per depth event,
-which is what decides the rate. CPU time of this process (time.process_time), so other load on a shared
-machine slows it less than wall time would.
+with `Tape.events()`, list columns as lazy `ListView`s, default GC), then the same with level lists as
+numpy arrays, as plain Python lists built at once (`levels="plain"`, what the reader gave before the
+views), in exchange-time order, and through `event_batches()`; plus the mean levels per depth event, and
+the rate of a replay that reads every level of every diff and snapshot as the backtester does (zipped into
+pairs), with views and with plain lists: a view defers its levels' Python ints to the reader that wants
+them. CPU time of this process (time.process_time), so other load on a shared machine slows it less than
+wall time would.
 """
 from __future__ import annotations
 
@@ -53,6 +56,21 @@ def batch_rate(tape: Tape, repeat: int) -> float:
     return best
 
 
+def replay_rate(tape: Tape, repeat: int, levels: str) -> float:
+    """Depth and snapshot events with their levels zipped into (tick, lots) pairs, as BinanceTapeMarket does."""
+    best = 0.0
+    kinds = (s.BINANCE_DEPTH, s.BINANCE_SNAPSHOT)
+    for _ in range(repeat):
+        started = time.process_time()
+        count = 0
+        for ev in tape.events(kinds=kinds, levels=levels):
+            list(zip(ev[8], ev[9], strict=True))
+            list(zip(ev[10], ev[11], strict=True))
+            count += 1
+        best = max(best, count / (time.process_time() - started))
+    return best
+
+
 def levels_per_depth_event(tape: Tape) -> float:
     levels = events = 0
     for ev in tape.events(kinds=[s.BINANCE_DEPTH, s.LIGHTER_BOOK], levels="numpy"):
@@ -77,12 +95,17 @@ def main() -> int:
         best, count = rate(tape, args.repeat)
         print(f"tape read: {best:.0f} events/s")
         numpy_rate, _ = rate(tape, args.repeat, levels="numpy")
+        plain_rate, _ = rate(tape, args.repeat, levels="plain")
         exchange_rate, _ = rate(tape, args.repeat, order="exchange")
         print(f"  {count} events, {len(tape.streams)} streams, "
               f"{levels_per_depth_event(tape):.1f} levels per book event (diffs and Lighter frames, both sides)")
         print(f"  levels as numpy arrays: {numpy_rate:.0f} events/s")
+        print(f"  levels as plain lists:  {plain_rate:.0f} events/s")
         print(f"  exchange-time order:    {exchange_rate:.0f} events/s")
         print(f"  event_batches():        {batch_rate(tape, args.repeat):.0f} events/s")
+        views, plain = replay_rate(tape, args.repeat, "list"), replay_rate(tape, args.repeat, "plain")
+        print(f"  depth events with every level read (zipped into pairs): views {views:.0f}/s, "
+              f"plain lists {plain:.0f}/s")
     return 0
 
 

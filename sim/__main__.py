@@ -1,6 +1,7 @@
 # python -m sim: run the Lighter and Binance simulators standalone until SIGINT/SIGTERM.
 #
 #   python -m sim --host 127.0.0.1 --lighter-port 8900 --binance-port 8901 --seed 7 --lighter-lag-ms 300
+#   python -m sim --binance-tape ../shared/data/binance-usdm-ethusdt-20240808.gz --replay-speed 1
 #
 # Rules: every scalar field of MarketParams is a --kebab-case option with its default; the base URLs are
 # printed (one per line, "name url") once both servers listen; the exit is clean on either signal.
@@ -14,6 +15,7 @@ import signal
 import sys
 
 from sim.market_params import MarketParams
+from sim.replay import add_replay_arguments, replay_config_from_args
 from sim.runner import SimConfig, Simulator
 
 _SCALARS = (int, float, bool)
@@ -33,6 +35,7 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
     parser.add_argument("--no-market", action="store_true", help="no synthetic market (an empty Lighter book)")
     parser.add_argument("--no-binance", action="store_true", help="do not serve the Binance venue")
     parser.add_argument("--log-level", default="INFO")
+    add_replay_arguments(parser)
     market = parser.add_argument_group("market parameters (sim.market_params.MarketParams)")
     defaults = MarketParams()
     for field in _market_fields():
@@ -45,10 +48,15 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         params = dataclasses.replace(defaults, **overrides)
     except ValueError as exc:
         parser.error(str(exc))
+    try:
+        replay = replay_config_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return SimConfig(host=args.host, lighter_port=args.lighter_port, binance_port=args.binance_port,
-                     seed=args.seed, with_market=not args.no_market,
-                     with_binance=not (args.no_binance or args.no_market), market_params=params)
+                     seed=args.seed, with_market=not args.no_market or replay is not None,
+                     with_binance=not (args.no_binance or (args.no_market and replay is None)),
+                     market_params=params, replay=replay)
 
 
 async def serve(config: SimConfig) -> None:
@@ -63,10 +71,22 @@ async def serve(config: SimConfig) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    watcher = None
+    if config.replay is not None and config.replay.at_end == "exit":
+        watcher = loop.create_task(_stop_when_the_tape_ends(simulator, stop))
     try:
         await stop.wait()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         await simulator.stop()
+
+
+async def _stop_when_the_tape_ends(simulator: Simulator, stop: asyncio.Event) -> None:
+    while not simulator.market.finished:
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)  # the last batched diffs go out
+    stop.set()
 
 
 def main(argv: list[str] | None = None) -> int:

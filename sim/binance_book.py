@@ -14,9 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 DIFF_CADENCES_MS: tuple[int, ...] = (100, 250, 500)
+UNBATCHED_CADENCE_MS = 0  # `@depth@0ms`: one event per applied diff, sent at once (replay only)
 PARTIAL_DEPTH_LEVELS: tuple[int, ...] = (5, 10, 20)
 _NS_PER_MS = 1_000_000
 _SNAPSHOT_EVERY_NS = 1_000_000_000
+_UNKNOWN_ID = -1  # a batch's pu after load_snapshot, until the first recorded diff supplies it
 
 Level = tuple[int, int]  # (price ticks, quantity lots)
 
@@ -179,6 +181,7 @@ class BinanceBook:
         self._history: deque[tuple[int, int, dict[int, int], dict[int, int]]] = deque(
             maxlen=max(1, int(history_s)))
         self._next_history_ns = start_ns
+        self.derive_book_ticker = True  # False: bookTicker events come from outside (publish_external)
 
     # ---- reading -------------------------------------------------------------------------------------
 
@@ -289,6 +292,63 @@ class BinanceBook:
             self._history.append((self._last_id, time_ns, dict(self._bids), dict(self._asks)))
             self._next_history_ns = time_ns + _SNAPSHOT_EVERY_NS
         self._publish_top_if_changed(time_ns)
+
+    def load_snapshot(self, time_ns: int, last_update_id: int, bids: Mapping[int, int],
+                      asks: Mapping[int, int]) -> None:
+        """Replace the whole book by a recorded snapshot (replay): no event is sent, pending batches are
+        discarded, and the next diff batch of every cadence takes its `pu` from the first recorded diff
+        applied after it (see `apply_diff`)."""
+        self._bids = {t: q for t, q in bids.items() if q > 0}
+        self._asks = {t: q for t, q in asks.items() if q > 0}
+        self._bid_ticks = sorted(self._bids)
+        self._ask_ticks = sorted(self._asks)
+        self._last_id = last_update_id
+        self._last_time_ns = time_ns
+        self._now_ns = max(self._now_ns, time_ns)
+        self._last_top = None
+        for batch in self._batches:
+            batch.bids, batch.asks, batch.first_id = {}, {}, None
+            batch.prev_final_id = _UNKNOWN_ID
+        self._history.clear()
+        self._history.append((self._last_id, time_ns, dict(self._bids), dict(self._asks)))
+        self._next_history_ns = time_ns + _SNAPSHOT_EVERY_NS
+
+    def apply_diff(self, time_ns: int, first_id: int, final_id: int, prev_final_id: int,
+                   bid_changes: Mapping[int, int], ask_changes: Mapping[int, int],
+                   event_time_ms: int | None = None, transaction_time_ms: int | None = None) -> None:
+        """One recorded diff (replay) with its own ids, applied as one micro-update whose id is `final_id`:
+        the batched streams' U/u/pu are then the recorded ids (U of the batch's first diff, u of its last,
+        pu the u of the stream's previous event), and the `@depth@0ms` stream gets this diff as recorded
+        (U, u, pu unchanged; E/T as given, else `time_ns`)."""
+        self._last_id = final_id
+        self._last_time_ns = time_ns
+        self._now_ns = max(self._now_ns, time_ns)
+        _apply_side(self._bids, self._bid_ticks, bid_changes)
+        _apply_side(self._asks, self._ask_ticks, ask_changes)
+        for batch in self._batches:
+            if batch.first_id is None:
+                batch.first_id = first_id
+            if batch.prev_final_id == _UNKNOWN_ID:
+                batch.prev_final_id = prev_final_id
+            batch.bids.update(bid_changes)
+            batch.asks.update(ask_changes)
+            batch.last_time_ns = time_ns
+        if time_ns >= self._next_history_ns:
+            self._history.append((self._last_id, time_ns, dict(self._bids), dict(self._asks)))
+            self._next_history_ns = time_ns + _SNAPSHOT_EVERY_NS
+        if self._listeners and not self.stalled:
+            event_ms = time_ns // _NS_PER_MS if event_time_ms is None else event_time_ms
+            transaction_ms = event_ms if transaction_time_ms is None else transaction_time_ms
+            self._publish(DepthDiff(self.spec.symbol, UNBATCHED_CADENCE_MS, first_id, final_id, prev_final_id,
+                                    event_ms, transaction_ms, tuple(sorted(bid_changes.items(), reverse=True)),
+                                    tuple(sorted(ask_changes.items()))))
+        if self.derive_book_ticker:
+            self._publish_top_if_changed(time_ns)
+
+    def publish_external(self, event: BinanceEvent) -> None:
+        """Send an event made elsewhere (a recorded bookTicker or trade) to the listeners, unless stalled."""
+        if self._listeners and not self.stalled:
+            self._publish(event)
 
     def record_trade(self, time_ns: int, price: int, quantity: int, buyer_is_maker: bool) -> None:
         self._trade_id += 1

@@ -13,7 +13,8 @@
 #   server.inject_fault(kind, params)   # kinds in FAULT_KINDS, documented in BinanceFaults
 #   await server.stop()
 #
-# HTTP:  GET /fapi/v1/depth?symbol=BTCUSDT&limit=N   (N in 5,10,20,50,100,500,1000; default 500)
+# HTTP:  GET /fapi/v1/depth?symbol=BTCUSDT&limit=N   (N in 5,10,20,50,100,500,1000; default 500; also
+#        under /dapi/v1/depth for a replayed COIN-M tape)
 #        GET /fapi/v1/exchangeInfo, /fapi/v1/ping, /fapi/v1/time
 #        GET /__sim/book?symbol=BTCUSDT[&looking_depth=0.025]  the true book {"lastUpdateId","bids","asks"}
 # WS:    [/public|/market|/private]/ws[/<stream>[/<stream>...]]   raw payloads
@@ -118,7 +119,8 @@ class BinanceServer:
             book.add_listener(self._on_event)
 
     def rest_routes(self) -> list[web.RouteDef]:
-        return [web.get("/fapi/v1/depth", self._depth), web.get("/fapi/v1/exchangeInfo", self._exchange_info),
+        return [web.get("/fapi/v1/depth", self._depth), web.get("/dapi/v1/depth", self._depth),
+                web.get("/fapi/v1/exchangeInfo", self._exchange_info),
                 web.get("/fapi/v1/ping", self._ping), web.get("/fapi/v1/time", self._time),
                 web.get("/__sim/book", self._true_book)]
 

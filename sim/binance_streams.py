@@ -28,10 +28,10 @@ PRIVATE_ROUTE = "private"
 LEGACY_ROUTE = ""  # /ws and /stream without a routed prefix: public data only
 ROUTES = (PUBLIC_ROUTE, MARKET_ROUTE, PRIVATE_ROUTE)
 
-DIFF_SUFFIX_BY_CADENCE = {250: "", 500: "@500ms", 100: "@100ms"}
+DIFF_SUFFIX_BY_CADENCE = {250: "", 500: "@500ms", 100: "@100ms", 0: "@0ms"}  # @0ms: filled by replay only
 _CADENCE_BY_SUFFIX = {suffix: cadence for cadence, suffix in DIFF_SUFFIX_BY_CADENCE.items()}
-_DEPTH_RE = re.compile(r"^depth(5|10|20)?(@500ms|@100ms)?$")
-_SYMBOL_RE = re.compile(r"^[a-z0-9]{2,30}$")
+_DEPTH_RE = re.compile(r"^depth(5|10|20)?(@500ms|@100ms|@0ms)?$")
+_SYMBOL_RE = re.compile(r"^[a-z0-9_]{2,30}$")  # `_`: COIN-M symbols such as btcusd_perp
 _MARKET_KINDS = re.compile(r"^(aggTrade|markPrice(@1s)?|kline_\w+|miniTicker|ticker|forceOrder|trade)$")
 
 

@@ -81,6 +81,11 @@ class BookSide:
         level = self._levels.get(price)
         return next(reversed(level.values())) if level else None
 
+    def level(self, price: int) -> dict[int, Order] | None:
+        """The level's orders (order index: order, in time priority), not copied: read only, and only while the
+        level does not change; None when no order rests there."""
+        return self._levels.get(price)
+
     def level_orders(self, price: int) -> Iterator[Order]:
         """Orders at a level in time priority, not copied: the level must not change while iterating."""
         return iter(self._levels.get(price, {}).values())
@@ -147,9 +152,8 @@ class OrderBook:
         return bool(self._dirty)
 
     def take_dirty_levels(self) -> list[BookLevelChange]:
-        changes = [
-            BookLevelChange(self.market_id, is_ask, price, self.side(is_ask).level_size(price))
-            for is_ask, price in self._dirty
-        ]
+        market_id, ask_sizes, bid_sizes = self.market_id, self.asks._level_size, self.bids._level_size
+        changes = [BookLevelChange(market_id, is_ask, price, (ask_sizes if is_ask else bid_sizes).get(price, 0))
+                   for is_ask, price in self._dirty]
         self._dirty.clear()
         return changes

@@ -49,6 +49,7 @@ from sim.order_txs import (
     resolve_live_order,
     run_due,
 )
+from sim.orders import Order
 
 MAX_API_KEY_INDEX = 254
 TIER_COOLDOWN_NS = 24 * 3600 * 1_000_000_000
@@ -378,6 +379,30 @@ class Engine:
             return order_index
         tx = CancelOrderTx(market_id, order_index) if size == 0 else ModifyOrderTx(market_id, order_index, size, price)
         return self.submit_exempt(now_ns, account_index, api_key_index, tx)
+
+    def exempt_resizer(self, account_index: int, api_key_index: int) -> Callable[[int, Order, int], int | ErrorCode]:
+        """``resize(now_ns, order, size)``: `resize_exempt` of a live order of this exempt account at its own
+        price, for a caller that holds the order (a mirror walking a book level): the same outcome, without
+        looking the account, the key and the order up every time."""
+        state = self._state
+        account = state.accounts.get(account_index)
+        if account is None or api_key_index not in account.api_keys or not account.limits.exempt:
+            raise ValueError(f"exempt_resizer: {account_index}/{api_key_index} is not an exempt account's key")
+        scheduler = self._scheduler
+        live = state.live_orders
+
+        def resize(now_ns: int, order: Order, size: int) -> int | ErrorCode:
+            if scheduler.has_due(now_ns // 1_000_000):
+                self.expire(now_ns)
+            if order.account_index != account_index:
+                raise ValueError(f"exempt_resizer: order {order.order_index} is not account {account_index}'s")
+            if live.get(order.order_index) is order and \
+                    resize_in_place(state, account, account.api_keys[api_key_index], order, size, now_ns):
+                return order.order_index
+            return self.resize_exempt(now_ns, account_index, api_key_index, order.market_index, order.order_index,
+                                      order.price, size)
+
+        return resize
 
     # ---- time ----------------------------------------------------------------------------------------
 

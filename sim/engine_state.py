@@ -78,7 +78,11 @@ class EngineState:
         return total
 
     def unrealized_pnl(self, account: Account) -> int:
-        return sum(pos.unrealized_pnl(self.markets[m], self.mark_price(m)) for m, pos in account.positions.items())
+        total = 0
+        for market_id, pos in account.positions.items():
+            if pos.size:  # a flat position has none (and needs no mark)
+                total += pos.unrealized_pnl(self.markets[market_id], self.mark_price(market_id))
+        return total
 
     def equity(self, account: Account) -> int:
         return account.collateral + self.unrealized_pnl(account)

@@ -1,10 +1,12 @@
 # Read-only snapshots and outbox events of the simulated Lighter engine, for the servers to render.
-# Rules: frozen dataclasses of integers in venue units (ticks, lots, micro-USDC, fee ticks of 1e-6, margin
-# fractions of 1e-4, ms timestamps); formatting to wire strings is the server's job (MarketSpec.format_*).
+# Rules: frozen dataclasses (and one named tuple) of integers in venue units (ticks, lots, micro-USDC, fee ticks
+# of 1e-6, margin fractions of 1e-4, ms timestamps); formatting to wire strings is the server's job
+# (MarketSpec.format_*).
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from sim.engine_types import MarginMode, OrderStatus, OrderType, Tier, TimeInForce
 
@@ -140,11 +142,11 @@ class TradeEvent:
     trade: Trade
 
 
-@dataclass(frozen=True, slots=True)
-class BookLevelChange:
+class BookLevelChange(NamedTuple):
     """New absolute total size at one price level; 0 means the level is gone.
 
-    Emitted once per changed level at the end of each transaction (intermediate states are coalesced).
+    Emitted once per changed level at the end of each transaction (intermediate states are coalesced). A named
+    tuple rather than a frozen dataclass: a mirrored book emits one per level update, and this builds 3x faster.
     """
 
     market_id: int

@@ -66,7 +66,8 @@ def _amounts_error(spec: MarketSpec, base_amount: int, price: int) -> ErrorCode 
         return ErrorCode.INVALID_BASE_AMOUNT
     if not 1 <= price <= spec.max_price:
         return ErrorCode.INVALID_PRICE
-    if base_amount < spec.min_base_amount or spec.quote_micro(price, base_amount) < spec.min_quote_amount:
+    if base_amount < spec.min_base_amount or \
+            (spec.min_quote_amount > 0 and spec.quote_micro(price, base_amount) < spec.min_quote_amount):
         return ErrorCode.INVALID_BASE_OR_QUOTE_AMOUNT
     return None
 
@@ -188,7 +189,10 @@ def _margin_allows(state: EngineState, account: Account, order: Order) -> bool:
         # as initial_margin values the market: at its mark, else at 0 before and at the order's price after
         term_before = margin_micro(quote(0 if mark is None else mark, lots_before), imf) if lots_before else 0
         term_after = margin_micro(quote(order.price if mark is None else mark, lots_after), imf) if lots_after else 0
-        before = state.initial_margin(account)
+        if term_after <= term_before:
+            return True  # after <= before
+        # with no other market, the requirement is this market's term alone
+        before = term_before if len(account.positions) == 1 else state.initial_margin(account)
         after = before - term_before + term_after
     else:
         before = state.initial_margin(account)

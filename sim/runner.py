@@ -36,6 +36,7 @@ class SimConfig:
     with_market: bool = True
     with_binance: bool = True
     market_params: MarketParams = field(default_factory=MarketParams)
+    replay: Any = None  # a sim.replay.ReplayConfig: serve a recorded Binance market instead of the synthetic one
 
 
 class Simulator:
@@ -51,7 +52,12 @@ class Simulator:
 
     async def start(self) -> None:
         config = self.config
-        if config.with_market:
+        if config.replay is not None:
+            from sim.replay import ReplayMarket  # optional part
+
+            self.market = ReplayMarket(self.engine, config.replay, config.market_params, seed=config.seed)
+            self._market_task = asyncio.get_running_loop().create_task(self._drive_market(), name="market")
+        elif config.with_market:
             from sim.market import SyntheticMarket  # optional part
 
             self.market = SyntheticMarket(self.engine, config.market_params, seed=config.seed)

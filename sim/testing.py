@@ -119,11 +119,12 @@ _MARKET_PARAM_NAMES = frozenset(f.name for f in fields(MarketParams))
 
 
 def start_simulator(seed: int = 0, with_market: bool = True, with_binance: bool | None = None,
-                    **params: Any) -> SimHandle:
+                    replay: Any = None, **params: Any) -> SimHandle:
     """Start the simulator on free ports in a background thread; use as a context manager.
 
     `params` are MarketParams fields (e.g. lighter_lag_ms=200). `with_binance` defaults to `with_market`
-    (the Binance book is driven by the synthetic market).
+    (the Binance book is driven by the synthetic market). `replay` (a sim.replay.ReplayConfig) serves a
+    recorded Binance market and derives the Lighter market from it instead.
     """
     unknown = set(params) - _MARKET_PARAM_NAMES
     if unknown:
@@ -131,7 +132,7 @@ def start_simulator(seed: int = 0, with_market: bool = True, with_binance: bool 
     _ensure_no_proxy()
     config = SimConfig(seed=seed, with_market=with_market,
                        with_binance=with_market if with_binance is None else with_binance,
-                       market_params=MarketParams(**params))
+                       market_params=MarketParams(**params), replay=replay)
     thread = SimThread(config)
     thread.start()
     return SimHandle(thread)

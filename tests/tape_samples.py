@@ -68,3 +68,30 @@ LIGHTER_TRADES = json.dumps({"channel": "trade:1", "liquidation_trades": [], "no
                                          "transaction_time": 1732600000160123},
                                         {"trade_id": 12, "price": "97000.5", "size": "0.05000",
                                          "is_maker_ask": True, "timestamp": 1732600000161}]})
+
+
+def typed(value: object) -> object:
+    """A reader value with its type spelled out, lists (and list views) element by element: equality alone
+    would take 1 for True or a view for its list."""
+    from lmm.venue.tape.list_view import ListView
+
+    if isinstance(value, ListView):
+        return ("list", [typed(v) for v in value])
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, [typed(v) for v in value])
+    return (type(value).__name__, value)
+
+
+def arrow_rows(tape: object, stream: object) -> list[tuple]:
+    """A stream's reader tuples (with raw) built the slow, obvious way: pyarrow's own ``to_pylist``."""
+    import pyarrow.parquet as pq
+
+    from lmm.venue.tape import schema as s
+
+    rows = []
+    for f in stream.files:  # type: ignore[attr-defined]
+        for row in pq.read_table(f.path).to_pylist():
+            rows.append((row["local_ns"], row["seq"], stream.kind, stream.symbol, row["exch_ns"],  # type: ignore
+                         *(row[c] for c in s.BODY_COLUMNS[stream.kind]),  # type: ignore[attr-defined]
+                         *((row["raw"],) if "raw" in row else ())))
+    return rows

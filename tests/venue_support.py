@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from lmm.config.config import Config, load_config
 from lmm.core.intents import TxIntent
 from lmm.daemon import run as daemon
+from lmm.daemon.recording import RecordOptions
 from lmm.daemon.run import run_daemon
 from lmm.venue.clock import VirtualClock, virtual_time_loop
 from lmm.venue.local.sending import UnsignedTxWriter
@@ -53,10 +54,10 @@ class LocalRun:
 
 
 def run_bot(config: Config, seconds: float, *, scenario: Scenario | None = None, seed: int = 1,
-            fill_dir: Path | None = None, **venue_params: Any) -> LocalRun:
+            fill_dir: Path | None = None, record: RecordOptions | None = None, **venue_params: Any) -> LocalRun:
     """Run the daemon for ``seconds`` of virtual time; ``scenario(venue, clock)`` runs beside it (faults at
     chosen instants, observations of the venue) and its exceptions fail the run. ``fill_dir``: the fill
-    history's directory (off when None)."""
+    history's directory (off when None); ``record``: the tape of ``--record``."""
     clock = VirtualClock(wall_epoch_ns=EPOCH_NS)
     loop = virtual_time_loop(clock)
     venue = LocalVenue(clock, LocalVenueParams(seed=seed, **venue_params))
@@ -66,7 +67,8 @@ def run_bot(config: Config, seconds: float, *, scenario: Scenario | None = None,
             return await venue.open(config, "BTC")
 
         bot = asyncio.create_task(run_daemon(config, "BTC", None, duration=seconds, stop=asyncio.Event(),
-                                             venue=opener, clock=clock, fill_dir=fill_dir))
+                                             venue=opener, clock=clock, fill_dir=fill_dir,
+                                             record=record))
         watcher = asyncio.create_task(scenario(venue, clock)) if scenario is not None else None
         try:
             status = await bot

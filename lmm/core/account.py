@@ -95,6 +95,8 @@ class AccountState:
         self.fill_volume_usd = 0.0
         self._seen_trades: set[int] = set()
         self._seen_order: deque[int] = deque()
+        # a later snapshot's unseen trades above this id were made while the stream was down: reported then
+        self._report_above: int | None = None  # None until the first snapshot (history from before this run)
         # (seen_ns, our side, lots, our order index), oldest first
         self._unsettled: deque[tuple[int, Side, int, OrderIndex | None]] = deque()
         self._in_position: dict[OrderIndex, int] = {}  # lots stream trades put in the position, per order,
@@ -150,14 +152,20 @@ class AccountState:
         return True
 
     def on_account_all(self, message: dict[str, Any], now_ns: int | None = None) -> list[Fill]:
-        """``account_all``: positions and trades. Returns fills not seen before (none on the snapshot). Fills
-        that come without our market's position move the position themselves."""
-        history = str(message.get("type", "")).startswith("subscribed/")
+        """``account_all``: positions and trades. Returns fills not seen before: none on the first snapshot (the
+        account's history); on a later one (a re-subscription) the trades made while the stream was down,
+        which its positions already hold. Fills that come without our market's position move the position
+        themselves."""
+        snapshot = str(message.get("type", "")).startswith("subscribed/")
         position_set = False
         if "positions" in message:
-            position_set = self.on_positions(message.get("positions"), snapshot=history, now_ns=now_ns)
+            position_set = self.on_positions(message.get("positions"), snapshot=snapshot, now_ns=now_ns)
         trades = (message.get("trades") or {}).get(str(self.market_id), [])
-        fills = self.on_trades(trades, report=not history)
+        if snapshot and self._report_above is None:
+            fills = self.on_trades(trades, report=False)
+            self._report_above = max(self._seen_trades, default=-1)
+        else:
+            fills = self.on_trades(trades, report=True, above=self._report_above if snapshot else None)
         if fills and not position_set and self.position_known:
             for fill in fills:
                 self.position_lots += -fill.size_lots if fill.side.is_ask else fill.size_lots
@@ -203,11 +211,15 @@ class AccountState:
             while len(self._in_position) > _POSITION_FILLS_KEPT:
                 del self._in_position[next(iter(self._in_position))]
 
-    def on_trades(self, trades: list[dict[str, Any]], report: bool = True) -> list[Fill]:
+    def on_trades(self, trades: list[dict[str, Any]], report: bool = True, above: int | None = None) -> list[Fill]:
+        """Our fills among ``trades`` not seen before (each remembered); ``above``: only trade ids above it count
+        (a snapshot's older trades are history or were forgotten after being reported)."""
         fresh: list[Fill] = []
         for trade in trades:
             fill = self._parse_trade(trade)
             if fill is None or fill.trade_id in self._seen_trades:
+                continue
+            if above is not None and fill.trade_id <= above:
                 continue
             self._remember(fill.trade_id)
             if report:
@@ -220,7 +232,10 @@ class AccountState:
         self._seen_trades.add(trade_id)
         self._seen_order.append(trade_id)
         if len(self._seen_order) > _SEEN_TRADES_KEPT:
-            self._seen_trades.discard(self._seen_order.popleft())
+            forgotten = self._seen_order.popleft()
+            self._seen_trades.discard(forgotten)
+            if self._report_above is not None:
+                self._report_above = max(self._report_above, forgotten)
 
     def _parse_trade(self, trade: dict[str, Any]) -> Fill | None:
         try:

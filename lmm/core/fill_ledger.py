@@ -114,21 +114,32 @@ class AverageCostLedger:
         return self.position * mark - self.cost
 
 
+def in_window(time_ns: int, start_ns: int | None, end_ns: int | None) -> bool:
+    return (start_ns is None or time_ns >= start_ns) and (end_ns is None or time_ns < end_ns)
+
+
 def opening_of(first: LedgerFill) -> Opening:
     before = ZERO if first.position_after is None else first.position_after - first.signed_size
     return Opening(before, first.mid if first.mid is not None else first.price)
 
 
-def daily_summaries(fills: Iterable[LedgerFill]) -> tuple[Opening, list[DaySummary]]:
-    """One summary per UTC day that has fills, in time order (``fills`` sorted by time)."""
+def daily_summaries(fills: Iterable[LedgerFill], start_ns: int | None = None,
+                    end_ns: int | None = None) -> tuple[Opening, list[DaySummary]]:
+    """One summary per UTC day that has fills in [start_ns, end_ns) (unbounded when None), in time order
+    (``fills`` sorted by time). The fills before the window still move the ledger (position, cost)."""
     ordered = list(fills)
     if not ordered:
         return Opening(ZERO, ZERO), []
     opening = opening_of(ordered[0])
     ledger = AverageCostLedger(opening.position, opening.price)
     days: list[DaySummary] = []
-    for day, grouped in groupby(ordered, key=lambda f: utc_day(f.time_ns)):
+    for (day, inside), grouped in groupby(ordered, key=lambda f: (utc_day(f.time_ns),
+                                                                  in_window(f.time_ns, start_ns, end_ns))):
         group = list(grouped)
+        if not inside:
+            for fill in group:
+                ledger.apply(fill.signed_size, fill.price)
+            continue
         realized, max_abs, mismatches = ZERO, ZERO, 0
         for fill in group:
             realized += ledger.apply(fill.signed_size, fill.price)

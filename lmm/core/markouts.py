@@ -47,6 +47,11 @@ def markout(fills: Sequence[FillPoint], times_ns: Sequence[int], mids: Sequence[
             continue
         move = (later - fill.price) / fill.price * 1e4
         values.append(move if fill.is_buy else -move)
+    return summary(values)
+
+
+def summary(values: Sequence[float]) -> Markout:
+    """Mean, standard error and count of signed markouts (bp)."""
     if not values:
         return Markout(None, None, 0)
     mean = sum(values) / len(values)

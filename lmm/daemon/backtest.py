@@ -2,9 +2,11 @@
 follows the tape. The same feed parsing, books, fixed-clock sampler, model, ``MarketMaker``, execution, pacing
 and shutdown as live; only the venue and the clock differ.
 
-``--venue binance`` (the one venue so far): the bot quotes on the tape's own Binance market, mirrored into
-the local venue's engine (``lmm.venue.local.mirror``), and its alpha is that book's own imbalance (the Lighter
-imbalance path of the model, read from the mirrored book). The report is written from the venue's own record:
+Which market is traded (``venue``): ``lighter`` (the default when the tape has a Lighter market) replays the
+tape's Lighter order book and trades (``lighter_tape_market``); ``binance`` replays the tape's own Binance
+market (``tape_market``). Either is mirrored into the local venue's engine (``lmm.venue.local.mirror``), the bot
+quotes on it, and its alpha is that book's own imbalance (the Lighter imbalance path of the model, read from
+the mirrored book). The report is written from the venue's own record:
 every fill of the bot's account, its equity and fees, and the tape's mid path for the markouts; with the
 tape's mid, the position and the equity every second (``series``) for the plots of ``backtest_plots``.
 """
@@ -20,16 +22,18 @@ from typing import Any
 from lmm.config.config import Config
 from lmm.core.markouts import HORIZONS_S, FillPoint, markout
 from lmm.daemon.backtest_metrics import performance
-from lmm.daemon.backtest_signal import depths_for, replay_signal, signal_quality
+from lmm.daemon.backtest_signal import MidPath, depths_for, replay_signal, signal_quality
 from lmm.daemon.run import run_daemon
 from lmm.daemon.venues import open_local
 from lmm.venue.clock import VirtualClock, virtual_time_loop
+from lmm.venue.local.lighter_tape_market import LighterTapeMarket
 from lmm.venue.local.mirror import RISK_AVERSE, BookMirror
 from lmm.venue.local.tape_market import BinanceTapeMarket
 from lmm.venue.local.venue import LocalVenue, LocalVenueParams
 from lmm.venue.tape.reader import Tape, open_tape
 from sim.engine import Engine
 from sim.markets import MarketSpec
+from sim.replay import ReplayConfig, ReplayMarket
 
 log = logging.getLogger("lighter_mm.backtest")
 
@@ -46,7 +50,7 @@ class BacktestError(RuntimeError):
 @dataclass(frozen=True)
 class BacktestOptions:
     tape: Path
-    symbol: str | None = None  # the tape's Binance symbol; the only one when None
+    symbol: str | None = None  # the traded market's symbol on the tape; its only one when None
     start_ns: int | None = None
     end_ns: int | None = None
     queue_model: str = RISK_AVERSE
@@ -55,18 +59,26 @@ class BacktestOptions:
     collateral_usd: int = 10_000
     tier: str = "premium"
     band_bps: float = 300.0
+    venue: str | None = None  # VENUES; None: lighter when the tape has a Lighter market, else binance
+    binance_alpha: bool = True  # lighter: the tape's Binance market served to the bot's Binance feed
+
+
+VENUES = ("lighter", "binance")
+TapeMarket = BinanceTapeMarket | LighterTapeMarket
 
 
 @dataclass(frozen=True)
 class TapeMarketInfo:
+    venue: str
     symbol: str
     price_decimals: int
     size_decimals: int
+    market_id: int | None = None  # Lighter's market index
 
 
 class SeriesRecorder:
     """The tape's mid, the bot's position (base units) and its equity (USD) at every whole second of tape time
-    (``BinanceTapeMarket``'s ``on_second``)."""
+    (the tape market's ``on_second``)."""
 
     def __init__(self, engine: Engine, account_index: int, start_ns: int, tick: float, lot: float) -> None:
         self._engine, self._account_index, self._start_ns = engine, account_index, start_ns
@@ -85,28 +97,48 @@ class SeriesRecorder:
         self.equity_usd.append(account.total_asset_value / MICRO)
 
 
-def tape_market(tape: Tape, symbol: str | None) -> TapeMarketInfo:
-    binance = {info.symbol: info for info in tape.manifest.symbols if info.venue == "binance"}
-    if not binance:
-        raise BacktestError(f"{tape.directory}: the tape holds no Binance market")
+def tape_market(tape: Tape, symbol: str | None, venue: str | None = None) -> TapeMarketInfo:
+    """The market the backtest trades: ``venue``'s market named ``symbol`` (its only one when None)."""
+    if venue is not None and venue not in VENUES:
+        raise BacktestError(f"venue must be one of {', '.join(VENUES)}, not {venue!r}")
+    if venue is None:
+        venue = "lighter" if tape.manifest.symbols_of("lighter") else "binance"
+    markets = {info.symbol: info for info in tape.manifest.symbols if info.venue == venue}
+    if not markets:
+        raise BacktestError(f"{tape.directory}: the tape holds no {venue.capitalize()} market")
     if symbol is None:
-        if len(binance) != 1:
-            raise BacktestError(f"{tape.directory}: several Binance markets ({', '.join(sorted(binance))}); "
-                                f"choose one with --symbol")
-        symbol = next(iter(binance))
-    meta = binance.get(symbol.upper())
+        if len(markets) != 1:
+            raise BacktestError(f"{tape.directory}: several {venue.capitalize()} markets "
+                                f"({', '.join(sorted(markets))}); choose one with --symbol")
+        symbol = next(iter(markets))
+    meta = markets.get(symbol.upper())
     if meta is None:
-        raise BacktestError(f"{tape.directory}: no Binance market {symbol} (the tape has {', '.join(sorted(binance))})")
+        raise BacktestError(f"{tape.directory}: no {venue.capitalize()} market {symbol} "
+                            f"(the tape has {', '.join(sorted(markets))})")
     if meta.size_unit != "base":
         raise BacktestError(f"{tape.directory}: {meta.symbol} is an inverse ({meta.market}) market sized in "
                             f"{meta.size_unit}; only linear markets sized in the base asset can be backtested yet")
-    return TapeMarketInfo(meta.symbol, meta.price_decimals, meta.size_decimals)
+    return TapeMarketInfo(venue, meta.symbol, meta.price_decimals, meta.size_decimals, meta.market_id)
+
+
+def binance_alpha(tape: Tape, info: TapeMarketInfo, options: BacktestOptions) -> ReplayMarket | None:
+    """A Lighter backtest's alpha source: the tape's Binance market (its only one), replayed on the tape's own
+    time by ``sim.replay`` and served in-process to the bot's Binance feed; None without one."""
+    binance = tape.manifest.symbols_of("binance")
+    if info.venue != "lighter" or not options.binance_alpha or len(binance) != 1:
+        return None
+    try:
+        return ReplayMarket(None, ReplayConfig(str(tape.directory), symbol=binance[0].symbol), tape=tape,
+                            on_tape_time=True)
+    except ValueError as exc:  # no snapshot to start from
+        log.warning("tape %s: the Binance market cannot be the alpha source (%s)", tape.directory, exc)
+        return None
 
 
 def run_backtest(config: Config, options: BacktestOptions) -> dict[str, Any]:
     """Replay the tape through the daemon; returns the report (also written by ``write_report``)."""
     tape = open_tape(options.tape)
-    info = tape_market(tape, options.symbol)
+    info = tape_market(tape, options.symbol, options.venue)
     span = tape.span_ns()
     if span is None:
         raise BacktestError(f"{options.tape}: the tape is empty")
@@ -123,7 +155,7 @@ def run_backtest(config: Config, options: BacktestOptions) -> dict[str, Any]:
     # monotonic time stays small (float seconds keep sub-microsecond precision); wall time is the tape's
     clock = VirtualClock(wall_epoch_ns=start_ns)
     loop = virtual_time_loop(clock)
-    replay: dict[str, BinanceTapeMarket] = {}
+    replay: dict[str, TapeMarket] = {}
     mirror_holder: dict[str, BookMirror] = {}
     recorder: dict[str, SeriesRecorder] = {}
 
@@ -132,16 +164,22 @@ def run_backtest(config: Config, options: BacktestOptions) -> dict[str, Any]:
         mirror_holder["mirror"] = mirror
         recorder["series"] = SeriesRecorder(venue.engine, venue.account_index, start_ns,
                                             10 ** -info.price_decimals, 10 ** -info.size_decimals)
-        market = BinanceTapeMarket(tape, info.symbol, info.price_decimals, info.size_decimals, mirror, clock,
-                                   start_ns=start_ns, end_ns=end_ns, band_bps=options.band_bps,
-                                   on_second=recorder["series"])
+        common = {"start_ns": start_ns, "end_ns": end_ns, "band_bps": options.band_bps, "on_second": recorder["series"]}
+        if info.venue == "lighter":
+            market: TapeMarket = LighterTapeMarket(
+                tape, info.symbol, info.market_id or 0, info.price_decimals, info.size_decimals, mirror, clock,
+                **common)
+        else:
+            market = BinanceTapeMarket(tape, info.symbol, info.price_decimals, info.size_decimals, mirror, clock,
+                                       **common)
         replay["market"] = market
         await market.run()
         await asyncio.Event().wait()  # the venue's tasks must not end: the daemon would call it a failure
 
     params = LocalVenueParams(with_market=False, markets=(spec,), entry_latency_s=options.entry_latency_s,
                               collateral_usd=options.collateral_usd, tier=options.tier)
-    venue = LocalVenue(clock, params, driver=drive)
+    alpha = binance_alpha(tape, info, options)
+    venue = LocalVenue(clock, params, driver=drive, binance_market=alpha)
 
     async def main() -> int:
         stop = asyncio.Event()
@@ -169,21 +207,39 @@ def run_backtest(config: Config, options: BacktestOptions) -> dict[str, Any]:
         market.seconds_until(end_ns)  # the seconds after the tape's last event: nothing trades after it
     report = build_report(venue, market, status, options, info, (start_ns, end_ns),
                           mirror_holder.get("mirror"), recorder.get("series"))
-    report.update(analyse(report, config, tape, info, (start_ns, end_ns)))
+    report["binance_alpha"] = None if alpha is None else {"symbol": alpha.feed.info.symbol, "served": alpha.served}
+    report.update(analyse(report, config, tape, info, (start_ns, end_ns), market))
     return report
 
 
-def analyse(report: dict[str, Any], config: Config, tape: Tape, info: TapeMarketInfo,
-            window: tuple[int, int]) -> dict[str, Any]:
+def analyse(report: dict[str, Any], config: Config, tape: Tape, info: TapeMarketInfo, window: tuple[int, int],
+            market: TapeMarket | None) -> dict[str, Any]:
     """The report's performance figures (``backtest_metrics``) and ``signal_quality`` (``backtest_signal``), from
-    a second pass over the window's depth stream (no part of the run: the run is the same without it)."""
-    path, samples = replay_signal(tape, info.symbol, info.price_decimals, info.size_decimals, config,
-                                  window[0], window[1], depths_for(config))
+    a second pass over the window's Binance depth stream (no part of the run: the run is the same without it).
+    ``binance``: the traded book's own mid at every change and its imbalance z. ``lighter``: the traded market's
+    mid (sampled every 100 ms, as for the markouts) and the z of the tape's Binance market, when it has one."""
+    if info.venue == "binance":
+        path, samples = replay_signal(tape, info.symbol, info.price_decimals, info.size_decimals, config,
+                                      window[0], window[1], depths_for(config))
+        source = info.symbol
+    else:
+        mids = market.stats.mids if market is not None else []
+        tick = 10 ** -info.price_decimals
+        path = MidPath([t for t, _ in mids] + ([window[1]] if mids else []),
+                       [m / 2 * tick for _, m in mids] + ([mids[-1][1] / 2 * tick] if mids else []))
+        binance = tape.manifest.symbols_of("binance")
+        samples, source = None, None
+        if len(binance) == 1 and binance[0].size_unit == "base":
+            source = binance[0].symbol
+            _, samples = replay_signal(tape, source, binance[0].price_decimals, binance[0].size_decimals, config,
+                                       window[0], window[1], depths_for(config))
+    quality = None if samples is None else {"imbalance_of": source,
+                                            **signal_quality(samples, path, config.vol_obi.step_ns)}
     return {**performance(report, config, info.price_decimals, info.size_decimals, path),
-            "signal_quality": signal_quality(samples, path, config.vol_obi.step_ns)}
+            "signal_quality": quality}
 
 
-def build_report(venue: LocalVenue, market: BinanceTapeMarket | None, status: int, options: BacktestOptions,
+def build_report(venue: LocalVenue, market: TapeMarket | None, status: int, options: BacktestOptions,
                  info: TapeMarketInfo, window: tuple[int, int], mirror: BookMirror | None,
                  series: SeriesRecorder | None = None) -> dict[str, Any]:
     account = venue.engine.account(venue.account_index)
@@ -212,7 +268,7 @@ def build_report(venue: LocalVenue, market: BinanceTapeMarket | None, status: in
     equity = account.total_asset_value / MICRO
     volume = sum(t.usd_amount for t in trades) / MICRO
     return {
-        "tape": str(options.tape), "symbol": info.symbol, "venue": "binance",
+        "tape": str(options.tape), "symbol": info.symbol, "venue": info.venue,
         "window_ns": list(window), "seconds": (window[1] - window[0]) / 1e9,
         "exit_status": status,
         "orders": len(venue.engine.inactive_orders(me, limit=10**9)) + len(venue.open_orders()),

@@ -36,7 +36,8 @@ def plot_mid_and_fills(report: dict[str, Any], path: Path) -> None:
     series = report["series"]
     fig, ax = plt.subplots(figsize=(10, 4))
     try:
-        ax.plot(series["t_s"], [_nan(m) for m in series["mid"]], color="tab:blue", linewidth=1, label="tape mid")
+        ax.plot(series["t_s"], [_nan(m) for m in series["mid"]], color="tab:blue", linewidth=1,
+                label=report.get("mid_label", "tape mid"))
         for is_buy, marker, color, label in ((True, "^", "tab:green", "buy"), (False, "v", "tab:red", "sell")):
             points = [(t, p) for t, p, b in zip(series["fill_t_s"], series["fill_price"], series["fill_is_buy"],
                                                 strict=True) if b == is_buy]
@@ -152,12 +153,19 @@ def _signal_table(report: dict[str, Any]) -> str:
 </table>"""
 
 
+def _source(report: dict[str, Any]) -> tuple[str, str]:
+    """The backtest's tape, or the fill history's directory (``report.py --fills``)."""
+    return ("tape", html.escape(report["tape"])) if "tape" in report else \
+        ("fill history", html.escape(report["fills_dir"]))
+
+
 def render_html(report: dict[str, Any], pngs: list[Path]) -> str:
-    summary = [("symbol", html.escape(report["symbol"])), ("tape", html.escape(report["tape"])),
-               ("window", f"{report['seconds']:,.0f} s"), ("exit status", _number(report["exit_status"])),
-               ("orders", _number(report["orders"])),
+    summary = [("symbol", html.escape(report["symbol"])), _source(report),
+               ("window", f"{report['seconds']:,.0f} s"), ("exit status", _number(report.get("exit_status"))),
+               ("orders", _number(report.get("orders"))),
                ("fills", f"{report['fills']} (maker {report['maker_fills']}, taker {report['taker_fills']})"),
-               ("volume", f"${report['volume_usd']:,.2f}"), ("net PnL", f"${report['pnl_net_usd']:,.4f}"),
+               ("volume", f"${report['volume_usd']:,.2f}"),
+               ("net PnL", "-" if report["pnl_net_usd"] is None else f"${report['pnl_net_usd']:,.4f}"),
                ("fees", f"${report['fees_usd']:,.4f}"), ("final position", _number(report["final_position"], 6)),
                ("max |position|", _number(report["max_abs_position"], 6))]
     summary += _performance_rows(report)
@@ -171,8 +179,9 @@ def render_html(report: dict[str, Any], pngs: list[Path]) -> str:
         f'<figure><img alt="{html.escape(p.stem)}" src="data:image/png;base64,'
         f'{base64.b64encode(p.read_bytes()).decode("ascii")}"></figure>' for p in pngs)
     side_heads = "".join(f'<th colspan="3">{side}</th>' for side, _ in SIDES)
+    title = html.escape(f"{report.get('title', 'Backtest')} {report['symbol']}")
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>backtest {html.escape(report['symbol'])}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
 body {{ font-family: sans-serif; margin: 2em; max-width: 1040px; }}
 table {{ border-collapse: collapse; margin: 1em 0; }}
@@ -181,7 +190,7 @@ th {{ background: #f4f4f4; }}
 img {{ max-width: 100%; }}
 </style></head>
 <body>
-<h1>Backtest {html.escape(report['symbol'])}</h1>
+<h1>{title}</h1>
 <h2>Summary</h2>
 <table>
 {_rows(summary)}

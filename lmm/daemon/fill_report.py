@@ -1,27 +1,30 @@
-"""``report.py --fills DIR``: the fill history (``fill_history``) read back, PnL by UTC day, and report.json.
+"""``report.py --fills DIR``: the fill history (``fill_history``) read back, PnL by UTC day, report.json, and
+the backtester's report.html with its plots for the period.
 
 Rules:
 - Every day file of DIR is read, from the first day on, so that the position and its average cost carry
-  into the period asked (``--from``/``--to``, UTC days, inclusive); only the period's days are printed and
-  summed. Rows are ordered by time, then trade id; a trade id seen twice (a file copied twice) counts once.
+  into the period asked (``Period``: [start, end) in ns, from ``--from``/``--to``); only the period's fills are
+  printed and summed, by UTC day. Rows are ordered by time, then trade id; a trade id seen twice (a file
+  copied twice) counts once.
 - Realized PnL by average cost (``lmm.core.fill_ledger``), before fees; the net is realized minus fees. The
   unrealized PnL of report.json is marked at the mid of the period's last fill (the history holds no later
   mid): the backtester's ``pnl_net_usd`` marks at the engine's last trade instead.
-- No markouts: a markout needs the mid 1, 5, 30 s after each fill, and the history holds only the mid at
-  each fill (the mid at the next fill is not the mid at a horizon).
-- Keys of report.json mean what the backtester's keys of the same name mean (docs/backtest.md).
+- Markouts and the plots' series come from the mids recorded at the fills (``fill_report_series``, which says
+  how far they stand in for the backtester's mid path).
+- Keys of report.json mean what the backtester's keys of the same name mean (docs/backtest.md); report.html
+  is the backtester's page (``backtest_plots``), fed from this report.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from lmm.core.fill_ledger import ZERO, DaySummary, LedgerFill, Opening, daily_summaries
 from lmm.daemon.fill_history import day_files, read_rows
+from lmm.daemon.fill_report_series import html_fields
 
 REPORT_NAME = "report.json"
 
@@ -76,20 +79,18 @@ def read_history(directory: Path, symbol: str | None = None) -> tuple[str, list[
 
 @dataclass(frozen=True)
 class Period:
-    first: date | None = None
-    last: date | None = None
+    """[start_ns, end_ns), unbounded on a side that is None."""
 
-    def holds(self, day: date) -> bool:
-        return (self.first is None or day >= self.first) and (self.last is None or day <= self.last)
+    start_ns: int | None = None
+    end_ns: int | None = None
 
 
 def _usd(value: Decimal) -> float:
     return float(value)
 
 
-def build_fill_report(symbol: str, opening: Opening, days: list[DaySummary], period: Period,
-                      directory: Path) -> dict[str, Any]:
-    chosen = [d for d in days if period.holds(d.day)]
+def build_fill_report(symbol: str, opening: Opening, chosen: list[DaySummary], directory: Path) -> dict[str, Any]:
+    """The summary of the period's days (``daily_summaries`` over the period)."""
     if not chosen:
         raise FillReportError(f"{directory}: no fills in the period asked")
     last = chosen[-1]
@@ -130,13 +131,13 @@ def day_line(day: DaySummary) -> str:
             f"net ${day.pnl_net_realized_usd:,.4f}  position {day.position.normalize():f}")
 
 
-def report_lines(report: dict[str, Any], days: list[DaySummary], period: Period) -> list[str]:
+def report_lines(report: dict[str, Any], days: list[DaySummary]) -> list[str]:
     lines = [f"fill history {report['symbol']}: realized PnL by average cost, before fees; "
              f"net = realized - fees; position at the end of the UTC day"]
     if report["opening_position"]:
         lines.append(f"the history starts with a position of {report['opening_position']:g}, taken at "
                      f"{report['opening_price']:g} (the first fill's mid)")
-    lines += [day_line(d) for d in days if period.holds(d.day)]
+    lines += [day_line(d) for d in days]
     total = (f"total  fills {report['fills']} (maker {report['maker_fills']})  volume ${report['volume_usd']:,.2f}  "
              f"fees ${report['fees_usd']:,.4f}  realized ${report['pnl_realized_usd']:,.4f}")
     if report["pnl_net_usd"] is not None:
@@ -151,13 +152,18 @@ def report_lines(report: dict[str, Any], days: list[DaySummary], period: Period)
 
 def run_fill_report(directory: Path, period: Period, out: Path | None,
                     symbol: str | None = None) -> tuple[list[str], Path | None]:
-    """Read, summarize, write ``out/report.json`` (when ``out``); returns the lines to print and the path."""
+    """Read, summarize, write ``out/report.json``, the plots and ``out/report.html`` (when ``out``); returns
+    the lines to print and report.json's path."""
     chosen, fills = read_history(directory, symbol)
-    opening, days = daily_summaries(fills)
-    report = build_fill_report(chosen, opening, days, period, directory)
+    opening, days = daily_summaries(fills, period.start_ns, period.end_ns)
+    report = build_fill_report(chosen, opening, days, directory)
+    report.update(html_fields(fills, opening, period.start_ns, period.end_ns))
     path = None
     if out is not None:
+        from lmm.daemon.backtest_plots import write_html  # matplotlib: only when a report is written
+
         out.mkdir(parents=True, exist_ok=True)
         path = out / REPORT_NAME
         path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    return report_lines(report, days, period), path
+        write_html(report, out)
+    return report_lines(report, days), path

@@ -23,6 +23,7 @@ from lmm.core.market import MarketInfo
 from lmm.core.market_maker import MarketMaker
 from lmm.daemon.startup_checks import EXIT_BAD_INPUT, StartupError
 from lmm.venue.binance.obi_feed import BinanceFeedSettings
+from lmm.venue.clock import SYSTEM_CLOCK, Clock
 from lmm.venue.tape.bot_recorder import BinanceTap, BotRecorder
 from lmm.venue.tape.manifest import SymbolInfo
 from lmm.venue.tape.recorder import LocalClock
@@ -36,12 +37,12 @@ EMPTY_TICK = -1
 @dataclass(frozen=True)
 class RecordOptions:
     directory: Path
-    mode: str = "live"  # "live", "sim" or "paper": what the manifest says the bot traded against
+    mode: str = "live"  # "live", "sim", "paper" or "local": what the manifest says the bot traded against
     flush_seconds: float = 2.0
 
 
 def open_recorder(options: RecordOptions, config: Config, market: MarketInfo,
-                  binance: BinanceFeedSettings | None) -> BotRecorder:
+                  binance: BinanceFeedSettings | None, run_clock: Clock = SYSTEM_CLOCK) -> BotRecorder:
     """Create the tape (a StartupError when the directory cannot hold one) and its `start` event."""
     symbols = [SymbolInfo("lighter", market.symbol, market.price_decimals, market.size_decimals,
                           market_id=market.market_id)]
@@ -57,7 +58,7 @@ def open_recorder(options: RecordOptions, config: Config, market: MarketInfo,
         writer = TapeWriter(options.directory, symbols, source, WriterSettings(flush_seconds=options.flush_seconds))
     except (OSError, ValueError) as exc:
         raise StartupError(f"--record {options.directory}: {exc}", EXIT_BAD_INPUT) from exc
-    clock = LocalClock()
+    clock = LocalClock(run_clock)
     tap = None
     if binance is not None:
         depth_stream = f"{binance.market.symbol.lower()}{binance.stream_suffix}"

@@ -191,7 +191,7 @@ async def start_on(config: Config, venue: Venue, record: RecordOptions | None = 
     recorder = None
     if record is not None:
         try:
-            recorder = open_recorder(record, config, market, settings)
+            recorder = open_recorder(record, config, market, settings, clock)
         except BaseException:
             await venue.close()
             raise

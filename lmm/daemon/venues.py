@@ -21,6 +21,7 @@ import aiohttp
 from lmm.config.config import Config
 from lmm.config.credentials import Credentials
 from lmm.core.backoff import Backoff, BackoffPolicy
+from lmm.daemon.recording import RecordOptions
 from lmm.daemon.startup_checks import (
     EXIT_BAD_INPUT,
     NETWORK_ERRORS,
@@ -136,7 +137,8 @@ async def open_paper(config: Config, symbol: str, session: aiohttp.ClientSession
 
 
 def run_on_local_venue(config: Config, symbol: str, *, duration: float, seed: int = 1,
-                       metrics: Any = None, flatten_on_exit: bool = False, fill_dir: Path | None = None) -> int:
+                       metrics: Any = None, flatten_on_exit: bool = False, fill_dir: Path | None = None,
+                       record: RecordOptions | None = None) -> int:
     """``--local``: the daemon on the local venue on a virtual clock; ``duration`` seconds of market time run
     as fast as the machine allows. Returns the exit status."""
     from lmm.daemon.run import run_daemon  # run imports this module
@@ -147,7 +149,7 @@ def run_on_local_venue(config: Config, symbol: str, *, duration: float, seed: in
 
     async def main() -> int:
         return await run_daemon(config, symbol, None, duration=duration, stop=asyncio.Event(), metrics=metrics,
-                                flatten_on_exit=flatten_on_exit, clock=clock, fill_dir=fill_dir,
+                                flatten_on_exit=flatten_on_exit, clock=clock, fill_dir=fill_dir, record=record,
                                 venue=lambda session: open_local(venue, config, symbol))
 
     try:

@@ -41,6 +41,25 @@ def test_snapshot_trades_are_history_and_fills_dedupe_by_trade_id():
     assert acct.fills_count == 1
 
 
+def test_a_resubscription_snapshot_reports_the_trades_made_while_the_stream_was_down():
+    acct = make()
+    history = [trade(1, ask_account=ME, bid_account=9, maker_ask=True)]  # from before this run
+    assert acct.on_account_all({"type": "subscribed/account_all", "positions": {}, "trades": {"1": history}}) == []
+    assert [f.trade_id for f in acct.on_account_all(
+        {"type": "update/account_all", "trades": {"1": [trade(2, ask_account=ME, bid_account=9, maker_ask=True)]}})] \
+        == [2]
+    # the stream drops; trade 3 is made meanwhile; the snapshot after the reconnect lists 1, 2 and 3
+    position = {"1": {"market_id": 1, "sign": -1, "position": "0.00060"}}
+    again = {"type": "subscribed/account_all", "positions": position,
+             "trades": {"1": [*history, trade(2, ask_account=ME, bid_account=9, maker_ask=True),
+                              trade(3, ask_account=ME, bid_account=9, maker_ask=True)]}}
+    fills = acct.on_account_all(again)
+    assert [f.trade_id for f in fills] == [3] and fills[0].side is Side.ASK
+    assert acct.position_lots == -60  # the snapshot's position, which holds trade 3 already: not moved twice
+    assert acct.fills_count == 2
+    assert acct.on_account_all(again) == []
+
+
 def test_foreign_and_other_market_trades_ignored():
     acct = make()
     fills = acct.on_trades([trade(5, ask_account=7, bid_account=8, maker_ask=True),

@@ -172,7 +172,41 @@ def test_report_cli_prints_pnl_by_day_and_writes_report_json(tmp_path: Path, cap
         "pnl_realized_usd": 0.0, "final_position": -1.0, "max_abs_position": 2.0}
     # short 1 from 98, marked at the last mid 97.5: +0.5; net = 0 + 0.5 - 0.07
     assert (body["pnl_unrealized_usd"], body["pnl_net_usd"], body["mark_price"]) == (0.5, 0.43, 97.5)
-    assert "markouts_bps" not in body
+    # markouts from the mids recorded at later fills: fill 1 (buy 100) -> fill 2's mid 100.5, +50 bp; fill 3
+    # (sell 98) -> fill 4's mid 97.5, +51.02 bp; fills 2 and 4 have no later mid (a day, or nothing, later)
+    one_second = body["markouts_bps"]["1s"]
+    assert (one_second["all"]["count"], one_second["buy"]["mean_bps"]) == (2, pytest.approx(50.0))
+    assert one_second["sell"]["mean_bps"] == pytest.approx(0.5 / 98 * 1e4)
+    # the net PnL path: realized - fees + unrealized at the fill's mid; it ends at pnl_net_usd
+    series = body["series"]  # steps: each value held until the next fill
+    assert series["equity_usd"] == pytest.approx([-0.02, -0.02, 1.47, 1.47, -2.08, -2.08, 0.43])
+    assert series["position"] == [2.0, 2.0, 1.0, 1.0, -2.0, -2.0, -1.0] and series["mid"][-1] == 97.5
+    assert series["t_s"] == [0.0, 1e-9, 1e-9, 86_400.0, 86_400.0, 86_400.000000001, 86_400.000000001]
+    assert series["fill_t_s"] == [0.0, 1e-9, 86_400.0, 86_400.000000001]
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert page.count('src="data:image/png;base64,') == 3
+    assert all((tmp_path / "out" / name).stat().st_size > 1000
+               for name in ("mid_fills.png", "position_equity.png", "markouts.png"))
+    assert "<h1>Fill history BTC</h1>" in page and f"<th>fill history</th><td>{tmp_path / 'fills'}</td>" in page
+    assert "<th>fills</th><td>4 (maker 3, taker 1)</td>" in page and "<th>fees</th><td>$0.0700</td>" in page
+    assert "<th>net PnL</th><td>$0.4300</td>" in page
+    assert out[-1] == f"report: {tmp_path / 'out' / 'report.json'}, {tmp_path / 'out' / 'report.html'}"
+
+
+@pytest.mark.parametrize(("period", "days", "fills"), [
+    (["--from", "2026-01-01", "--to", "2026-01-01"], ["2026-01-01"], 2),
+    (["--to", "2026-01-02T00:00:00"], ["2026-01-01"], 2),  # an ISO time as the end excludes it
+    (["--from", "2026-01-02T00:00:00+01:00"], ["2026-01-02"], 2),  # 23:00 UTC on the 1st
+    (["--from", "2026-01-01T00:00:00.000001Z", "--to", "2026-01-02 23:59"], ["2026-01-02"], 2),
+])
+def test_report_period_by_days_or_iso_times(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            period: list[str], days: list[str], fills: int):
+    """The history's fills are 1 and 2 ns after midnight on 2026-01-01 and 2026-01-02."""
+    write_literal_history(tmp_path / "fills")
+    assert report.main(["--fills", str(tmp_path / "fills"), *period, "--out", str(tmp_path / "o")]) == 0
+    body = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert (body["days"], body["fills"]) == (days, fills)
+    assert len(body["series"]["fill_t_s"]) == fills and (tmp_path / "o" / "report.html").exists()
 
 
 def test_report_period_carries_the_position_in(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
@@ -195,8 +229,10 @@ def test_report_cli_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pyt
     assert not (tmp_path / "out").exists()
 
 
-def test_report_cli_bad_day_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]):
+@pytest.mark.parametrize("period", [["--from", "yesterday"], ["--to", "2026-13-01"], ["--from", "2026-01-01T25:00"],
+                                    ["--from", "2026-01-02", "--to", "2026-01-01"]])
+def test_report_cli_bad_day_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], period: list[str]):
     with pytest.raises(SystemExit) as stop:
-        report.main(["--fills", "x", "--from", "yesterday"])
+        report.main(["--fills", "x", *period])
     assert stop.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1

@@ -1,7 +1,8 @@
-"""The engine's entry points for accounts exempt from limits (a mirrored external book): `submit_exempt` and
-`resize_exempt` must leave the engine exactly as the ordinary transactions would (book, orders, accounts,
-nonces, height, trades, events), on random sequences that cross, trade, expire and fail margin checks; and an
-account created with `publish_orders=False` only loses its OrderUpdate events."""
+"""The engine's entry points for accounts exempt from limits (a mirrored external book): `submit_exempt`,
+`resize_exempt` and `exempt_resizer` (its form for a caller holding the order) must leave the engine exactly as
+the ordinary transactions would (book, orders, accounts, nonces, height, trades, events), on random sequences
+that cross, trade, expire and fail margin checks; and an account created with `publish_orders=False` only loses
+its OrderUpdate events."""
 from __future__ import annotations
 
 import random
@@ -44,6 +45,7 @@ class Pair:
             for account in (rich, poor, bot):
                 engine.register_api_key(account, KEY, "00" * 40)
         self.exempt, self.bot = [rich, poor], bot
+        self.resizers = {account: self.new.exempt_resizer(account, KEY) for account in self.exempt}
 
     def send_old(self, now: int, account: int, tx) -> int | ErrorCode:
         result = self.old.submit(now, TxMeta(account, KEY, self.old.next_nonce(account, KEY)), tx)
@@ -90,6 +92,10 @@ def random_step(pair: Pair, rng: random.Random, now: int) -> None:
         assert pair.send_old(now, account, tx) == pair.new.submit_exempt(now, account, KEY, tx)
         return
     tx = CancelOrderTx(1, order.order_index) if size == 0 else ModifyOrderTx(1, order.order_index, size, price)
+    held = pair.new._state.live_orders.get(order.order_index)
+    if price == order.price and held is not None and rng.random() < 0.5:  # the mirror's way: it holds the order
+        assert pair.send_old(now, account, tx) == pair.resizers[account](now, held, size)
+        return
     assert pair.send_old(now, account, tx) == pair.new.resize_exempt(now, account, KEY, 1, order.order_index,
                                                                      price, size)
 
@@ -146,6 +152,27 @@ def test_the_exempt_paths_refuse_an_account_with_limits() -> None:
         pair.new.submit_exempt(T0, pair.bot, KEY, CancelOrderTx(1, 2**48 + 1))
     with pytest.raises(ValueError):
         pair.new.resize_exempt(T0, pair.bot, KEY, 1, 2**48 + 1, MID, 0)
+    with pytest.raises(ValueError):
+        pair.new.exempt_resizer(pair.bot, KEY)
+
+
+def test_the_resizer_answers_for_an_order_no_longer_live_as_the_transaction_does() -> None:
+    """A mirror may hold an order that a trade has just filled: the resizer then sends the transaction, which the
+    venue refuses (the same error code, nonce and height as `resize_exempt`)."""
+    pair = Pair()
+    rich = pair.exempt[0]
+    tx = CreateOrderTx(1, 0, 5, MID, True, OrderType.LIMIT, TimeInForce.GOOD_TILL_TIME,
+                       order_expiry_ms=T0 // 1_000_000 + 600 * 60_000)
+    index = pair.new.submit_exempt(T0, rich, KEY, tx)
+    order = pair.new._state.live_orders[index]
+    pair.new.submit(T0, TxMeta(pair.bot, KEY, 0), CreateOrderTx(1, 0, 5, MID, False, OrderType.LIMIT,
+                                                                 TimeInForce.IMMEDIATE_OR_CANCEL))
+    assert index not in pair.new._state.live_orders  # filled
+    height = pair.new.height
+    assert pair.resizers[rich](T0, order, 3) == ErrorCode.NOT_ACTIVE_ORDER
+    assert pair.new.height == height
+    with pytest.raises(ValueError):
+        pair.resizers[pair.exempt[1]](T0, order, 3)  # another account's order
 
 
 def test_the_margin_check_shortcut_agrees_with_the_full_requirement() -> None:

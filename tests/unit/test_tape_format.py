@@ -23,6 +23,8 @@ from tape_samples import (
     T0,
     TICKER_OK,
     TRADE,
+    arrow_rows,
+    typed,
 )
 
 import lmm.book.book_side as book_side
@@ -125,6 +127,26 @@ def test_filters_exchange_order_numpy_levels(tmp_path):
     assert depth_np[10].dtype.name == "int64" and depth_np[10].tolist() == [970002]
     _, depth2 = tape.events(kinds=[s.BINANCE_DEPTH], levels="numpy")
     assert depth2[8].tolist() == [970000, 969980]
+
+
+@pytest.mark.parametrize("batch_rows", [1, 2, 1024])
+def test_reader_tuples_are_pyarrows_values_and_types_in_every_mode(tmp_path, batch_rows):
+    """Every kind of the sample (nulls, bool lists, strings) read in bulk, lazily or not, over batches of any
+    size, is exactly what pyarrow's `to_pylist` gives; merged, they are the streams' union in (local_ns, seq)."""
+    with _write_sample(tmp_path / "tape"):
+        pass
+    tape = open_tape(tmp_path / "tape")
+    expected_all = []
+    for stream in tape.streams:
+        expected = [typed(r) for r in arrow_rows(tape, stream)]
+        expected_all += expected
+        for levels in ("list", "plain"):
+            got = [typed(r) for rows in tape.stream_batches(stream, True, batch_rows, levels=levels) for r in rows]
+            assert got == expected, (stream.kind, levels)
+    merged = [typed(e) for e in tape.events(with_raw=True, batch_rows=batch_rows)]
+    assert merged == sorted(expected_all, key=lambda r: (r[1][0][1], r[1][1][1]))
+    exchange = list(tape.events(order="exchange", batch_rows=batch_rows))
+    assert sorted(exchange, key=lambda e: e[1]) == sorted(tape.events(), key=lambda e: e[1])
 
 
 def test_background_flush_and_kill_leaves_closed_files_readable(tmp_path):

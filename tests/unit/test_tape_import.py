@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from tape_samples import arrow_rows, typed
 
 import tape as tape_cli
 from lmm.venue.tape import schema as s
@@ -68,6 +69,24 @@ def test_usdm_import_is_exact_and_info_is_clean(usdm_tape, capsys):
     assert report_.summary() == "tape: 74655 events, 344.8 s, venues: binance, gaps: 0, resyncs: 0"
     assert replay.syncs == 1 and replay.book_gaps == 0 and replay.diffs == 6586
     assert replay.tickers == 53992 and replay.tickers_checked > 500 and replay.mismatches == []
+
+
+def test_reading_the_real_tape_gives_pyarrows_values_in_both_orders(usdm_tape):
+    """On the real tape (many batches, 65 levels a diff): the bulk, lazy read is exactly pyarrow's `to_pylist`
+    (values and types), in local order by (local_ns, seq), and in exchange order each stream keeps its own
+    order under the running maximum of its exchange time."""
+    tape = open_tape(usdm_tape[0])
+    streams = {st.kind: arrow_rows(tape, st) for st in tape.streams}
+    local = sorted((r for rows in streams.values() for r in rows), key=lambda r: (r[0], r[1]))
+    assert [typed(e) for e in tape.events(with_raw=True)] == [typed(r) for r in local]
+    keyed = []
+    for rows in streams.values():
+        running = -1
+        for r in rows:
+            running = max(running, r[4] if r[4] is not None else r[0])
+            keyed.append((running, r[1], r))
+    keyed.sort(key=lambda k: (k[0], k[1]))
+    assert [e[1] for e in tape.events(order="exchange")] == [k[1] for k in keyed]
 
 
 def test_coinm_import_contracts_and_info_is_clean(coinm_tape):

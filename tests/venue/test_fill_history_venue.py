@@ -1,6 +1,6 @@
 """The fill history after a run on the local venue matches the venue's own trade list for the account exactly:
 count, trade ids, sides, prices, sizes, notionals, fees, maker flags, order indexes; and the report read from
-it agrees with the venue's ledger (fees, realized PnL, the final position)."""
+it agrees with the venue's ledger (fees, realized PnL, the final position), report.html included."""
 from __future__ import annotations
 
 import asyncio
@@ -80,3 +80,38 @@ def test_fill_history_matches_the_venue_trade_list(tmp_path: Path):
         MICRO * len(trades)
     assert report["position_mismatches"] == 0
     assert len(fills) == len(trades)
+    # report.html, the backtester's page, from the same report: the plots inlined and the venue's totals
+    net = Decimal(position.realized_pnl - account.fees_paid) * MICRO
+    if position.size:  # marked at the last mid recorded at a fill, as the report marks it
+        net += Decimal(str(report["pnl_unrealized_usd"]))
+    assert abs(Decimal(str(report["pnl_net_usd"])) - net) <= MICRO * (len(trades) + 1)
+    assert report["series"]["equity_usd"][-1] == report["pnl_net_usd"]
+    assert len(report["series"]["fill_t_s"]) == len(trades)
+    page = (path.parent / "report.html").read_text()
+    assert page.count('src="data:image/png;base64,') == 3
+    maker = sum(t.is_maker_ask == (t.ask_account_id == me) for t in trades)
+    assert f"<th>fills</th><td>{len(trades)} (maker {maker}, taker {len(trades) - maker})</td>" in page
+    assert f"<th>fees</th><td>${report['fees_usd']:,.4f}</td>" in page
+    assert f"<th>net PnL</th><td>${report['pnl_net_usd']:,.4f}</td>" in page
+    assert report["markouts_bps"]["5s"]["all"]["count"] > 0  # the history has mids: some fills have a later one
+
+
+async def fill_while_disconnected(venue: LocalVenue, clock: VirtualClock) -> None:
+    """The venue drops every connection and, at the same instant, a sell sweep hits the bot's bid: the fill is
+    made while the bot is reconnecting, so no update reports it; only the account snapshot after the reconnect
+    holds it."""
+    await asyncio.sleep(20)
+    venue.inject_fault("drop_connections")
+    venue.inject_fault("taker_sweep", side="sell", size="0.005", interval_ms=1000, count=1, market_id=BTC)
+    await asyncio.sleep(15)
+
+
+def test_a_fill_made_during_a_reconnect_is_in_the_history(tmp_path: Path):
+    config = venue_config(tmp_path, vol_obi=AT_THE_TOUCH, trading={"default_quote_update_threshold_bps": 0.7})
+    fills_dir = tmp_path / "fills"
+    run = run_bot(config, 40, scenario=fill_while_disconnected, market_params=MARKET, fill_dir=fills_dir)
+    assert run.status == 0
+    trades = sorted(run.venue.engine.account_trades(run.venue.account_index, n=10**9), key=lambda t: t.trade_id)
+    rows = [row for path in day_files(fills_dir) for row in read_rows(path)]
+    assert trades, "the sweep filled the bot"
+    assert [int(row["trade_id"]) for row in rows] == [t.trade_id for t in trades]

@@ -76,7 +76,7 @@ class BookMirror:
         self._maker = _Account(engine)
         self._taker = _Account(engine)
         self._maker_index = self._maker.index
-        self._resize = engine.resize_exempt
+        self._resize = engine.exempt_resizer(self._maker_index, MIRROR_KEY_INDEX)
         self._held_prices: dict[bool, set[int]] = {False: set(), True: set()}  # is_ask -> prices with size
         self.stats = MirrorStats()
 
@@ -112,24 +112,32 @@ class BookMirror:
         else:
             self._held_prices[is_ask].discard(price)
         side = self._book.asks if is_ask else self._book.bids
+        level = side.level(price)
+        if level is None:  # nothing rests there
+            if size > 0:
+                self._grow(is_ask, price, size, None, now_ns)
+            return
         mine = self._maker_index
-        held = count = 0
+        if len(level) == 1:  # the common case: one order, the mirror's own (or one of ours alone)
+            only = next(iter(level.values()))
+            if only.account_index != mine:
+                if size > 0:
+                    self._grow(is_ask, price, size, only, now_ns)
+            elif size != only.remaining:  # grown or taken from, it holds `size`
+                self._modify(only, size, now_ns)
+            return
+        held = 0
         others = False
         last = None
-        for last in side.level_orders(price):
-            count += 1
+        for last in level.values():
             if last.account_index == mine:
                 held += last.remaining
             else:
                 others = True
-        if size == held:
-            return
-        if count == 1 and not others:  # the level is one order of ours: grown or taken from, it holds `size`
-            self._modify(last, size, now_ns)
-        elif size > held:
+        if size > held:
             self._grow(is_ask, price, size - held, last, now_ns)
         elif size < held:
-            queue = side.orders_at(price)  # a copy: the level changes as it is taken from
+            queue = list(level.values())  # a copy: the level changes as it is taken from
             if others:
                 self._shrink(held - size, queue, now_ns)
             else:  # only external size at the level: nothing is behind anyone, take it from the back
@@ -181,8 +189,7 @@ class BookMirror:
     def _modify(self, order, size: int, now_ns: int) -> None:
         """A ModifyOrder of the maker's order to ``size`` at its price (a CancelOrder when 0)."""
         self.stats.engine_txs += 1
-        result = self._resize(now_ns, self._maker_index, MIRROR_KEY_INDEX, self._market_id, order.order_index,
-                              order.price, size)
+        result = self._resize(now_ns, order, size)
         if type(result) is not int:  # an ErrorCode (an IntEnum), not an order index
             self._count(result)
 

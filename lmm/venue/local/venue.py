@@ -21,7 +21,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from lmm.config.config import Config
 from lmm.venue.base import Venue
@@ -33,6 +33,7 @@ from lmm.venue.local.binance import LocalBinance
 from lmm.venue.local.sending import EngineNonces, LocalTransport, UnsignedTxWriter
 from lmm.venue.local.wire import LighterSessions, LocalConnector, LocalHttp
 from lmm.venue.ws.manager import LighterWsManager, WsSettings
+from sim.binance_server import HasBinanceBooks
 from sim.engine import Engine
 from sim.lighter_server import LighterServer
 from sim.market import SyntheticMarket
@@ -63,6 +64,10 @@ class LocalVenueParams:
     external_binance: bool = False  # paper: the daemon reads the configured (real) Binance endpoints itself
 
 
+class SteppedBinanceMarket(HasBinanceBooks, Protocol):
+    def step(self, now_ns: int) -> None: ...
+
+
 class LocalReader(VenueReader):
     """The REST reader of the live venue, served by the local venue's handlers."""
 
@@ -78,9 +83,12 @@ class LocalVenue:
     """One simulated Lighter venue with the bot's account; build it, then ``open`` it on the run's loop."""
 
     def __init__(self, clock: Clock, params: LocalVenueParams = LocalVenueParams(),
-                 driver: Callable[[LocalVenue], Awaitable[None]] | None = None) -> None:
+                 driver: Callable[[LocalVenue], Awaitable[None]] | None = None,
+                 binance_market: SteppedBinanceMarket | None = None) -> None:
         """``driver(venue)``: a coroutine that moves an external market into the engine (a tape replay), run
-        among the venue's tasks; with ``params.with_market`` the synthetic market runs instead."""
+        among the venue's tasks; with ``params.with_market`` the synthetic market runs instead.
+        ``binance_market``: the Binance books served in-process instead of the synthetic market's (a tape's
+        Binance market replayed by ``sim.replay``), stepped with the run's wall time like the market."""
         self.clock = clock
         self.params = params
         self.engine = Engine(params.markets)
@@ -96,8 +104,14 @@ class LocalVenue:
         self.http = LocalHttp(self.server.rest.routes(), self.server.rest.middleware)
         self.connector = LocalConnector(LighterSessions(self.server.ws))
         self.binance: LocalBinance | None = None
-        if self.market is not None and params.with_binance:
+        self._stepped: list[SteppedBinanceMarket] = []
+        if binance_market is not None:
+            self.binance = LocalBinance(binance_market, clock)
+            self._stepped.append(binance_market)
+        elif self.market is not None and params.with_binance:
             self.binance = LocalBinance(self.market, clock)
+        if self.market is not None:
+            self._stepped.append(self.market)
         self.transport: LocalTransport | None = None
         self._closed = False
 
@@ -134,7 +148,7 @@ class LocalVenue:
     async def run(self) -> None:
         """The venue's own time: the 50 ms publishing beat and the synthetic market's steps."""
         jobs = [self.server.run_beat()]
-        if self.market is not None:
+        if self._stepped:
             jobs.append(self._drive_market())
         if self.binance is not None:
             jobs.append(self.binance.run())
@@ -143,14 +157,13 @@ class LocalVenue:
         await asyncio.gather(*jobs)
 
     async def _drive_market(self) -> None:
-        market = self.market
-        assert market is not None
         while True:
             await asyncio.sleep(MARKET_STEP_S)
-            try:
-                market.step(self.clock.wall_ns())
-            except Exception:
-                log.exception("synthetic market step failed; continuing")
+            for market in self._stepped:
+                try:
+                    market.step(self.clock.wall_ns())
+                except Exception:
+                    log.exception("market step failed; continuing")
 
     async def close(self) -> None:
         if self._closed:

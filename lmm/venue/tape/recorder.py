@@ -20,7 +20,6 @@ import contextlib
 import json
 import logging
 import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from lmm.config.config import Config
 from lmm.core.backoff import BackoffPolicy
 from lmm.venue.binance.obi_feed import BinanceFeedSettings
 from lmm.venue.binance.snapshot import fetch_market as fetch_binance_market
+from lmm.venue.clock import SYSTEM_CLOCK, Clock
 from lmm.venue.lighter.market_info import fetch_market
 from lmm.venue.tape import schema as s
 from lmm.venue.tape.binance_recorder import BinanceRecorder, BinanceRecorderSettings
@@ -54,16 +54,18 @@ class RecordOptions:
 
 
 class LocalClock:
-    """Wall-clock nanoseconds that never go back: the wall time at start plus the monotonic time since."""
+    """Wall-clock nanoseconds that never go back: the wall time at start plus the monotonic time since, of the
+    run's clock (the machine's by default; a virtual one for ``--local``)."""
 
-    def __init__(self) -> None:
-        self.offset_ns = time.time_ns() - time.monotonic_ns()  # local ns = monotonic ns + offset
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._monotonic_ns = clock.monotonic_ns
+        self.offset_ns = clock.wall_ns() - clock.monotonic_ns()  # local ns = monotonic ns + offset
 
     def __call__(self) -> int:
-        return time.monotonic_ns() + self.offset_ns
+        return self._monotonic_ns() + self.offset_ns
 
     def from_monotonic(self, monotonic_ns: int) -> int:
-        """The local time of a `time.monotonic_ns()` reading (the bot's clocks are monotonic)."""
+        """The local time of a monotonic reading of the run's clock (the bot's clocks are monotonic)."""
         return monotonic_ns + self.offset_ns
 
 
