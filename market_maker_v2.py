@@ -103,6 +103,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="after cancelling the orders at exit, close the position with reduce-only IOC orders "
                              "(slippage 0.5%% of price; off by default)")
     parser.add_argument("--sim-seed", type=int, default=1, help="simulator random seed (default: 1)")
+    parser.add_argument("--binance-tape", metavar="TAPE",
+                        help="with --local: the market is this recorded Binance tape (a tape directory or an "
+                             "hftbacktest .gz file) replayed on the virtual clock, the Lighter market derived from "
+                             "its mid (sim/README.md, 'Replay a real tape'); --symbol names the derived market")
     parser.add_argument("--record", metavar="DIR",
                         help="write a tape (docs/tape.md) of the market frames the bot receives and of what it "
                              "does (intents, outcomes, order reports, fills, model state) to this new directory")
@@ -110,6 +114,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="clear a tripped kill switch (the state file in --log-dir) and exit; the next start "
                              "quotes again")
     args = parser.parse_args(argv)
+    if args.binance_tape is not None and not args.local:
+        parser.error("--binance-tape needs --local")
     if args.local and args.duration is None:
         parser.error("--local needs --duration (seconds of market time to run)")
     return args
@@ -268,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                 record = None if args.record is None else RecordOptions(Path(args.record), mode="local")
                 return run_on_local_venue(config, args.symbol, duration=args.duration, seed=args.sim_seed,
                                           metrics=metrics, flatten_on_exit=args.flatten_on_exit,
-                                          fill_dir=history_dir(args.log_dir), record=record)
+                                          fill_dir=history_dir(args.log_dir), record=record,
+                                          binance_tape=args.binance_tape)
             return asyncio.run(_main(args, config, creds, metrics))
         except StartupError as error:
             return _refuse(error)

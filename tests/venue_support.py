@@ -54,7 +54,8 @@ class LocalRun:
 
 
 def run_bot(config: Config, seconds: float, *, scenario: Scenario | None = None, seed: int = 1,
-            fill_dir: Path | None = None, record: RecordOptions | None = None, **venue_params: Any) -> LocalRun:
+            fill_dir: Path | None = None, record: RecordOptions | None = None, symbol: str = "BTC",
+            **venue_params: Any) -> LocalRun:
     """Run the daemon for ``seconds`` of virtual time; ``scenario(venue, clock)`` runs beside it (faults at
     chosen instants, observations of the venue) and its exceptions fail the run. ``fill_dir``: the fill
     history's directory (off when None); ``record``: the tape of ``--record``."""
@@ -64,9 +65,9 @@ def run_bot(config: Config, seconds: float, *, scenario: Scenario | None = None,
 
     async def main() -> tuple[int, Any]:
         async def opener(session: Any) -> Any:
-            return await venue.open(config, "BTC")
+            return await venue.open(config, symbol)
 
-        bot = asyncio.create_task(run_daemon(config, "BTC", None, duration=seconds, stop=asyncio.Event(),
+        bot = asyncio.create_task(run_daemon(config, symbol, None, duration=seconds, stop=asyncio.Event(),
                                              venue=opener, clock=clock, fill_dir=fill_dir,
                                              record=record))
         watcher = asyncio.create_task(scenario(venue, clock)) if scenario is not None else None

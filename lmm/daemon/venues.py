@@ -138,14 +138,14 @@ async def open_paper(config: Config, symbol: str, session: aiohttp.ClientSession
 
 def run_on_local_venue(config: Config, symbol: str, *, duration: float, seed: int = 1,
                        metrics: Any = None, flatten_on_exit: bool = False, fill_dir: Path | None = None,
-                       record: RecordOptions | None = None) -> int:
+                       record: RecordOptions | None = None, binance_tape: str | None = None) -> int:
     """``--local``: the daemon on the local venue on a virtual clock; ``duration`` seconds of market time run
     as fast as the machine allows. Returns the exit status."""
     from lmm.daemon.run import run_daemon  # run imports this module
 
     clock = VirtualClock()
     loop = virtual_time_loop(clock)
-    venue = LocalVenue(clock, LocalVenueParams(seed=seed))
+    venue = LocalVenue(clock, LocalVenueParams(seed=seed, binance_tape=binance_tape))
 
     async def main() -> int:
         return await run_daemon(config, symbol, None, duration=duration, stop=asyncio.Event(), metrics=metrics,

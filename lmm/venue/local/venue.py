@@ -13,6 +13,8 @@ Rules:
   refusals are the simulator engine's; market data and account events reach the bot with no delay.
 - With the synthetic market (and ``with_binance``), the simulator's Binance market is served in-process too
   (``binance.LocalBinance``): the daemon's ``BinanceObiFeed`` reads it through the venue's ``binance_wire``.
+- ``binance_tape``: the market is a recorded Binance tape replayed on the run's clock (``sim.replay``: the
+  recorded ids, bookTickers and trades), with the Lighter market derived from its lagged, noisy mid.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ from sim.lighter_server import LighterServer
 from sim.market import SyntheticMarket
 from sim.market_params import MarketParams
 from sim.markets import DEFAULT_MARKETS, MarketSpec
+from sim.replay import ReplayConfig, ReplayMarket
 
 log = logging.getLogger("lighter_mm.local_venue")
 
@@ -62,6 +65,7 @@ class LocalVenueParams:
     market_params: MarketParams = field(default_factory=MarketParams)
     markets: tuple[MarketSpec, ...] = DEFAULT_MARKETS  # the engine's markets (a tape's market for a backtest)
     external_binance: bool = False  # paper: the daemon reads the configured (real) Binance endpoints itself
+    binance_tape: str | None = None  # the market: a recorded Binance tape replayed, Lighter derived (sim.replay)
 
 
 class SteppedBinanceMarket(HasBinanceBooks, Protocol):
@@ -93,8 +97,11 @@ class LocalVenue:
         self.params = params
         self.engine = Engine(params.markets)
         self._driver = driver
-        self.market: SyntheticMarket | None = None
-        if params.with_market:
+        self.market: SyntheticMarket | ReplayMarket | None = None
+        if params.with_market and params.binance_tape is not None:
+            self.market = ReplayMarket(self.engine, ReplayConfig(params.binance_tape), params.market_params,
+                                       seed=params.seed, start_ns=clock.wall_ns())
+        elif params.with_market:
             self.market = SyntheticMarket(self.engine, params.market_params, seed=params.seed,
                                           start_ns=clock.wall_ns())
         self.server = LighterServer(self.engine, seed=params.seed, clock_ns=clock.wall_ns,
