@@ -94,6 +94,11 @@ def test_unknown_option_is_one_line(tmp_path: Path) -> None:
     one_line_failure(result, CONFIG_ERROR_STATUS, "--durration", "--help")
 
 
+def test_binance_tape_without_local_is_one_line(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, base_env(), "--sim", "--binance-tape", str(tmp_path))
+    one_line_failure(result, CONFIG_ERROR_STATUS, "--binance-tape needs --local", "--help")
+
+
 def test_env_file_garbage_is_one_warning_by_line_number(tmp_path: Path) -> None:
     """Garbage lines of a .env are ignored with one warning naming their line numbers, never their content;
     here the remaining lines leave a credential missing, which is the (second, fatal) line."""
