@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from backtest_support import demo_config
 
-from lmm.config.config import load_config
 from lmm.daemon.backtest import BacktestError, BacktestOptions, run_backtest
 from lmm.venue.clock import VirtualClock, virtual_time_loop
 from lmm.venue.local.mirror import BookMirror
@@ -34,14 +34,6 @@ def eth_tape(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def config(tmp_path: Path, **vol_obi: float):
-    data = {"vol_obi": {"warmup_seconds": 20, "vol_to_half_spread": 2, "min_half_spread_bps": 1.5, **vol_obi},
-            "trading": {"default_quote_update_threshold_bps": 0.7},
-            "alpha": {"source": "none"},
-            "risk": {"max_drawdown_usd": 0, "max_daily_loss_usd": 0, "max_fills_per_minute": 0}}
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(data))
-    return load_config(path, env={})
 
 
 def window(tape: Path) -> BacktestOptions:
@@ -50,7 +42,7 @@ def window(tape: Path) -> BacktestOptions:
 
 
 def test_a_backtest_runs_end_to_end_and_repeats_exactly(eth_tape: Path, tmp_path: Path):
-    cfg, options = config(tmp_path), window(eth_tape)
+    cfg, options = demo_config(tmp_path), window(eth_tape)
     first = run_backtest(cfg, options)
     assert first["exit_status"] == 0
     assert first["replay"]["syncs"] == 1 and first["replay"]["gaps"] == 0
@@ -64,10 +56,10 @@ def test_a_backtest_runs_end_to_end_and_repeats_exactly(eth_tape: Path, tmp_path
 
 def test_quotes_inside_the_spread_fill_and_quotes_100_bp_away_do_not(eth_tape: Path, tmp_path: Path):
     options = window(eth_tape)
-    far = run_backtest(config(tmp_path, min_half_spread_bps=100), options)
+    far = run_backtest(demo_config(tmp_path, min_half_spread_bps=100), options)
     assert far["orders"] >= 2, "the bot quoted"
     assert far["fills"] == 0
-    near = run_backtest(config(tmp_path), options)
+    near = run_backtest(demo_config(tmp_path), options)
     assert near["fills"] > 0
 
 
@@ -105,7 +97,7 @@ def test_an_inverse_market_is_refused_with_a_clear_error(tmp_path: Path):
     out = tmp_path / "btc"
     import_hftbacktest(COINM, out)
     with pytest.raises(BacktestError, match="inverse"):
-        run_backtest(config(tmp_path), BacktestOptions(out))
+        run_backtest(demo_config(tmp_path), BacktestOptions(out))
 
 
 def test_the_tapes_level_columns_are_the_raw_frames_parsed_as_the_sync_parses_them(eth_tape: Path):

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from backtest_support import demo_config
 from venue_support import run_bot, sleep_until, venue_config
 
 from lmm.config.config import load_config
@@ -43,14 +44,6 @@ def lighter_tape(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return record(tmp / "tape", tmp)
 
 
-def config(tmp_path: Path, **vol_obi: float):
-    data = {"vol_obi": {"warmup_seconds": 20, "vol_to_half_spread": 2, "min_half_spread_bps": 1.5, **vol_obi},
-            "trading": {"default_quote_update_threshold_bps": 0.7},
-            "alpha": {"source": "none"},
-            "risk": {"max_drawdown_usd": 0, "max_daily_loss_usd": 0, "max_fills_per_minute": 0}}
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(data))
-    return load_config(path, env={})
 
 
 def test_the_tape_holds_no_order_of_the_recording_bot(lighter_tape: Path):
@@ -61,7 +54,7 @@ def test_the_tape_holds_no_order_of_the_recording_bot(lighter_tape: Path):
 
 
 def test_a_lighter_backtest_trades_the_lighter_market_and_repeats_exactly(lighter_tape: Path, tmp_path: Path):
-    cfg = config(tmp_path)
+    cfg = demo_config(tmp_path)
     first = run_backtest(cfg, BacktestOptions(lighter_tape))  # a Lighter market on the tape: it is the default
     assert first["venue"] == "lighter" and first["symbol"] == "BTC" and first["exit_status"] == 0
     assert first["replay"]["syncs"] == 1 and first["replay"]["gaps"] == 0 and first["replay"]["trades"] > 0
@@ -69,15 +62,15 @@ def test_a_lighter_backtest_trades_the_lighter_market_and_repeats_exactly(lighte
     assert first["mirror"]["rejected"] == 0
     assert json.dumps(run_backtest(cfg, BacktestOptions(lighter_tape)), sort_keys=True) == json.dumps(first,
                                                                                                     sort_keys=True)
-    far = run_backtest(config(tmp_path, min_half_spread_bps=100), BacktestOptions(lighter_tape))
+    far = run_backtest(demo_config(tmp_path, min_half_spread_bps=100), BacktestOptions(lighter_tape))
     assert far["orders"] >= 2 and far["fills"] == 0
 
 
 def test_the_venue_can_be_chosen_and_a_missing_one_is_a_clear_error(lighter_tape: Path, tmp_path: Path):
-    binance = run_backtest(config(tmp_path), BacktestOptions(lighter_tape, venue="binance"))
+    binance = run_backtest(demo_config(tmp_path), BacktestOptions(lighter_tape, venue="binance"))
     assert binance["venue"] == "binance" and binance["symbol"] == "BTCUSDT" and binance["exit_status"] == 0
     with pytest.raises(BacktestError, match="no Lighter market ETH"):
-        run_backtest(config(tmp_path), BacktestOptions(lighter_tape, symbol="ETH"))
+        run_backtest(demo_config(tmp_path), BacktestOptions(lighter_tape, symbol="ETH"))
 
 
 def replay_into_engine(tape_dir: Path, check) -> LighterTapeMarket:

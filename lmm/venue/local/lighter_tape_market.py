@@ -3,9 +3,7 @@ product's own ``LighterBook`` (nonce chain, snapshots, sanity), are mirrored lev
 (``mirror.BookMirror``), and the tape's ``trade/{m}`` trades take liquidity from it. The run's virtual wall
 clock is the tape's local receive time.
 
-Rules (the same as ``tape_market.BinanceTapeMarket``'s for a Binance market):
-- Events are replayed in local-time order; before each one the loop sleeps until its time, so the daemon's
-  timers run between the tape's events exactly as they fall.
+Rules (and those of ``tape_replay``):
 - The book is mirrored only while the replayed book is valid; a broken nonce chain (or a crossed book) empties
   the mirror until the next recorded snapshot rebuilds it. Levels further than ``band_bps`` from the touch are
   not mirrored.
@@ -19,41 +17,28 @@ Rules (the same as ``tape_market.BinanceTapeMarket``'s for a Binance market):
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from lmm.book.lighter_book import BookEvent, LighterBook
 from lmm.venue.clock import VirtualClock
 from lmm.venue.local.mirror import BookMirror
-from lmm.venue.local.tape_market import SNAPSHOT_DEPTH, ReplayStats
+from lmm.venue.local.tape_replay import SNAPSHOT_DEPTH, TapeReplay
 from lmm.venue.tape.reader import Tape
 from lmm.venue.tape.schema import LIGHTER_BOOK, LIGHTER_TRADE
 
 log = logging.getLogger("lighter_mm.tape_market")
 
-MID_SAMPLE_NS = 100_000_000
 
-
-class LighterTapeMarket:
+class LighterTapeMarket(TapeReplay):
     def __init__(self, tape: Tape, symbol: str, market_id: int, price_decimals: int, size_decimals: int,
                  mirror: BookMirror, clock: VirtualClock, *, start_ns: int | None = None, end_ns: int | None = None,
                  band_bps: float = 300.0, on_second: Callable[[int, int | None], None] | None = None) -> None:
-        self._tape = tape
-        self._symbol = symbol
-        self._mirror = mirror
-        self._clock = clock
-        self._start_ns = start_ns
-        self._end_ns = end_ns
-        self._band = band_bps / 1e4
+        super().__init__(tape, symbol, mirror, clock, start_ns=start_ns, end_ns=end_ns, band_bps=band_bps,
+                         on_second=on_second)
         self.book = LighterBook(market_id, price_decimals, size_decimals)
-        self.finished = asyncio.Event()
-        self.stats = ReplayStats()
         self._mirrored = False
-        self._next_mid_ns = 0
-        self._on_second = on_second
-        self._next_second_ns: int | None = start_ns
 
     @property
     def synced(self) -> bool:
@@ -62,11 +47,11 @@ class LighterTapeMarket:
     def mid_ticks2(self) -> int | None:
         return self.book.mid_ticks2 if self.book.valid else None
 
-    async def run(self) -> None:
-        try:
-            await self._replay()
-        finally:
-            self.finished.set()
+    def _touch(self) -> tuple[int, int]:
+        return self.book.best_bid_tick, self.book.best_ask_tick
+
+    def _levels(self, is_ask: bool) -> Iterable[tuple[int, int]]:
+        return (self.book.asks if is_ask else self.book.bids).levels(SNAPSHOT_DEPTH)
 
     async def _replay(self) -> None:
         events = self._tape.events(kinds=(LIGHTER_BOOK, LIGHTER_TRADE), symbols=(self._symbol,),
@@ -83,14 +68,8 @@ class LighterTapeMarket:
     async def _apply_instant(self, frames: list[tuple]) -> None:
         """The frames received at one instant: the trades first, since the book frame of that instant already
         shows what they took (applied after it, a trade would take the same size from the mirror twice)."""
-        clock, stats = self._clock, self.stats
-        delay = frames[0][0] - clock.wall_ns()
-        if delay > 0:
-            await asyncio.sleep(delay / 1e9)
-        now = clock.wall_ns()
-        if self._on_second is not None:
-            self.seconds_until(now)
-        stats.events += len(frames)
+        now = await self._until(frames[0][0])
+        self.stats.events += len(frames)
         for ev in frames:
             if ev[2] == LIGHTER_TRADE and not ev[5]:  # trade/{m}: price_ticks, size_lots, is_maker_ask
                 self._on_trades(ev, now)
@@ -99,30 +78,16 @@ class LighterTapeMarket:
                 self._on_book(ev, now)
         self._sample_mid(now)
 
-    def seconds_until(self, until_ns: int) -> None:
-        """``on_second`` for every whole second of tape time up to ``until_ns`` not reported yet."""
-        if self._on_second is None:
-            return
-        if self._next_second_ns is None:
-            self._next_second_ns = until_ns
-        while self._next_second_ns <= until_ns:
-            self._on_second(self._next_second_ns, self.mid_ticks2())
-            self._next_second_ns += 1_000_000_000
-
     def _on_book(self, ev: tuple, now: int) -> None:
         self.stats.depth_events += 1
         outcome = self.book.on_message(json.loads(ev[-1]))
         if outcome is BookEvent.SNAPSHOT:
             self.stats.syncs += 1
-            self._rebuild(now)
+            if self.book.valid:
+                self._rebuild(now)
+                self._mirrored = True
         elif outcome is BookEvent.UPDATED and self._mirrored:
-            lo, hi = self._band_edges()
-            mirror = self._mirror
-            for is_ask, ticks, lots in ((False, ev[8], ev[9]), (True, ev[10], ev[11])):
-                for price, size in zip(ticks, lots, strict=True):
-                    inside = lo <= price <= hi
-                    if inside or mirror.holds(is_ask, price):
-                        mirror.set_level(is_ask, price, size if inside else 0, now)
+            self._mirror_changes(ev[8], ev[9], ev[10], ev[11], now)
         elif not self.book.valid and self._mirrored:
             self.stats.gaps += 1
             log.warning("tape %s: order book %s (%s); the mirrored book is emptied until the next snapshot",
@@ -137,26 +102,3 @@ class LighterTapeMarket:
         for price, size, maker_is_ask in zip(ev[8], ev[9], ev[10], strict=True):
             self.stats.trades += 1
             trade(price, size, aggressor_is_buy=maker_is_ask, now_ns=now)
-
-    def _band_edges(self) -> tuple[int, int]:
-        bid, ask = self.book.best_bid_tick, self.book.best_ask_tick
-        if bid <= 0 or ask <= 0:
-            return 0, 2**62
-        return int(bid * (1 - self._band)), int(ask * (1 + self._band)) + 1
-
-    def _rebuild(self, now: int) -> None:
-        if not self.book.valid:
-            return
-        lo, hi = self._band_edges()
-        for is_ask, side in ((False, self.book.bids), (True, self.book.asks)):
-            self._mirror.replace_side(is_ask, {price: size for price, size in side.levels(SNAPSHOT_DEPTH)
-                                               if lo <= price <= hi}, now)
-        self._mirrored = True
-
-    def _sample_mid(self, now: int) -> None:
-        if now < self._next_mid_ns:
-            return
-        mid2 = self.mid_ticks2()
-        if mid2 is not None:
-            self.stats.mids.append((now, mid2))
-            self._next_mid_ns = now + MID_SAMPLE_NS
