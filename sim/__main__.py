@@ -1,8 +1,10 @@
 # python -m sim: run the Lighter and Binance simulators standalone until SIGINT/SIGTERM.
 #
 #   python -m sim --host 127.0.0.1 --lighter-port 8900 --binance-port 8901 --seed 7 --lighter-lag-ms 300
+#   python -m sim --profile kind          # a shipped profile by name, or --profile path/to/profile.json
 #
-# Rules: every scalar field of MarketParams is a --kebab-case option with its default; the base URLs are
+# Rules: the market comes from a profile (default: `default`, or $LMM_SIM_PROFILE); every scalar field of
+# MarketParams is a --kebab-case option that overrides the profile's value when given; the base URLs are
 # printed (one per line, "name url") once both servers listen; the exit is clean on either signal.
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import signal
 import sys
 
 from sim.market_params import MarketParams
+from sim.market_profile import PROFILE_ENV, profile_market_params
 from sim.runner import SimConfig, Simulator
 
 _SCALARS = (int, float, bool)
@@ -33,17 +37,21 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
     parser.add_argument("--no-market", action="store_true", help="no synthetic market (an empty Lighter book)")
     parser.add_argument("--no-binance", action="store_true", help="do not serve the Binance venue")
     parser.add_argument("--log-level", default="INFO")
-    market = parser.add_argument_group("market parameters (sim.market_params.MarketParams)")
+    parser.add_argument("--profile", default=os.environ.get(PROFILE_ENV) or "default",
+                        help="market profile: a name in sim/profiles (default, kind, eth_usdm_20240808, "
+                             "btc_coinm_20240808) or a JSON file (sim.calibrate writes them)")
+    market = parser.add_argument_group("market parameters over the profile (sim.market_params.MarketParams)")
     defaults = MarketParams()
     for field in _market_fields():
         default = getattr(defaults, field.name)
         market.add_argument(f"--{field.name.replace('_', '-')}", dest=f"market_{field.name}",
-                            type=type(default), default=default, help=f"default {default}")
+                            type=type(default), default=None, help=f"kind-market value {default}")
     args = parser.parse_args(argv)
-    overrides = {f.name: getattr(args, f"market_{f.name}") for f in _market_fields()}
+    overrides = {f.name: getattr(args, f"market_{f.name}") for f in _market_fields()
+                 if getattr(args, f"market_{f.name}") is not None}
     try:
-        params = dataclasses.replace(defaults, **overrides)
-    except ValueError as exc:
+        params = profile_market_params(args.profile, **overrides)
+    except (OSError, ValueError) as exc:
         parser.error(str(exc))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return SimConfig(host=args.host, lighter_port=args.lighter_port, binance_port=args.binance_port,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ PROFILE_VERSION = 1
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 DEFAULT_PROFILE = "default"
 KIND_PROFILE = "kind"
+PROFILE_ENV = "LMM_SIM_PROFILE"
 
 # Assumptions of every calibrated profile where a Binance tape says nothing about Lighter (sim/README.md).
 LIGHTER_ASSUMPTIONS: dict[str, Any] = {
@@ -87,7 +89,6 @@ def simulator_section(measured: dict, instrument: str) -> dict:
     base = _INSTRUMENTS[instrument]
     kind = MarketParams()
     binance = measured["binance"]
-    price = binance["mid_mean"]
     vol_01 = binance["mid_return_std_bp"]["0.1"] * 1e-4
     vol_1 = binance["mid_return_std_bp"]["1"] * 1e-4
     tau = LIGHTER_ASSUMPTIONS["binance_noise_timescale_s"]
@@ -98,9 +99,11 @@ def simulator_section(measured: dict, instrument: str) -> dict:
     noise = min(MAX_BINANCE_NOISE_BPS, max(MIN_BINANCE_NOISE_BPS, math.sqrt(max(0.0, excess) / weight) * 1e4)) * 1e-4
     fair_var = max(vol_1 ** 2 - 2 * noise ** 2 * (1 - math.exp(-1 / tau)), 0.25 * vol_1 ** 2)
     annual = math.sqrt(fair_var * SECONDS_PER_YEAR)
-    ticks_1bp = price * 1e-4 / base.binance_tick
+    # The price level is not calibrated (the instrument keeps its own, which tests and docs rely on); sizes
+    # are, in USD: the Binance levels within 1 bp hold the measured notional.
+    ticks_1bp = base.initial_price * 1e-4 / base.binance_tick
     depth_1bp = binance["depth_usd_per_side_within_bp"]["1"]
-    level_size = depth_1bp / price / _levels_within(ticks_1bp, kind.binance_dense_ticks)
+    level_size = depth_1bp / base.initial_price / _levels_within(ticks_1bp, kind.binance_dense_ticks)
     takers = binance["taker_order_usd"]
     p50, p90 = max(takers["p50"], 1.0), max(takers["p90"], 1.0)
     sigma = min(2.0, max(0.3, math.log(max(p90 / p50, 1.0001)) / 1.2816))
@@ -110,7 +113,6 @@ def simulator_section(measured: dict, instrument: str) -> dict:
         "params": {**LIGHTER_ASSUMPTIONS, "binance_noise_bps": round(noise * 1e4, 3),
                    "taker_size_sigma": round(sigma, 3)},
         "instruments": {instrument: {
-            "initial_price": round(price, 2),
             "pressure_variance_share": round(share, 4),
             "annual_volatility": round(annual, 4),
             "binance_level_size": round(max(level_size, 10.0 ** -base.binance_qty_decimals), 4),
@@ -171,8 +173,9 @@ def profile_market_params(name_or_path: str | Path = DEFAULT_PROFILE, **override
 
 
 def default_market_params(**overrides: Any) -> MarketParams:
-    """The realistic default market (sim/profiles/default.json)."""
-    return profile_market_params(DEFAULT_PROFILE, **overrides)
+    """The market every entry point uses: the profile named by $LMM_SIM_PROFILE (a name or a file), else the
+    realistic `default` (sim/profiles/default.json)."""
+    return profile_market_params(os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE, **overrides)
 
 
 def kind_market_params(**overrides: Any) -> MarketParams:
