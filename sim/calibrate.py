@@ -19,7 +19,6 @@ from pathlib import Path
 from lmm.venue.tape import schema as s
 from lmm.venue.tape.manifest import SymbolInfo
 from lmm.venue.tape.reader import EXCHANGE, Tape
-from sim.profile_stats import BinanceBookState, LighterBookState, MarketRecorder, VenueSeries, market_stats
 from sim.market_profile import (
     DEFAULT_TOLERANCES,
     PROFILE_FORMAT,
@@ -27,6 +26,7 @@ from sim.market_profile import (
     instrument_for,
     simulator_section,
 )
+from sim.profile_stats import BinanceBookState, LighterBookState, MarketRecorder, VenueSeries, market_stats
 
 COIN_M_CONTRACT_USD = {"BTCUSD_PERP": 100.0}  # every other COIN-M contract is $10
 _BINANCE_KINDS = (s.BINANCE_SNAPSHOT, s.BINANCE_DEPTH, s.BINANCE_TRADE)
@@ -125,7 +125,8 @@ def build_profile(name: str, markets: dict[str, tuple[dict, dict]]) -> dict:
         simulator["params"] = params
         simulator["instruments"].update(section["instruments"])
     return {"format": PROFILE_FORMAT, "version": PROFILE_VERSION, "name": name,
-            "markets": {k: {"source": source, "measured": measured} for k, (measured, source) in sorted(markets.items())},
+            "markets": {key: {"source": source, "measured": measured}
+                        for key, (measured, source) in sorted(markets.items())},
             "simulator": simulator, "tolerances": DEFAULT_TOLERANCES}
 
 

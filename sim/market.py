@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from sim.binance_book import BinanceBook, BinanceSymbolSpec
-from sim.binance_flow import BinanceBookFlow
+from sim.binance_flow import BinanceBookFlow, _poisson
 from sim.engine import Engine
-from sim.binance_flow import _poisson
 from sim.lighter_competition import RivalMaker, Sniper
 from sim.lighter_flow import FlowStats, LighterLiquidity, LighterTakers, MarketAccount
 from sim.market_params import InstrumentParams, MarketParams

@@ -12,14 +12,22 @@ import json
 import random
 import sys
 
+from lmm.book.binance_depth import SyncAction
 from sim.binance_book import AggTradeEvent, BinanceEvent, DepthDiff
 from sim.book_chain import BookChain
 from sim.engine import Engine
 from sim.engine_views import BookLevelChange, TradeEvent
 from sim.market import SyntheticMarket
 from sim.market_params import MarketParams
-from lmm.book.binance_depth import SyncAction
-from sim.profile_stats import BinanceBookState, LighterBookState, MarketRecorder, VenueSeries, market_stats
+from sim.profile_stats import (
+    BinanceBookState,
+    LighterBookState,
+    MarketRecorder,
+    VenueSeries,
+    market_stats,
+    quantiles,
+    taker_orders,
+)
 
 STEP_NS = 10_000_000  # the runner's market step
 PUBLISH_NS = 50_000_000  # the feeds' publishing beat
@@ -38,6 +46,7 @@ def probe_market(params: MarketParams, seed: int, seconds: float, symbol: str = 
                           lot=10.0 ** -instrument.binance_qty_decimals)
     lighter = VenueSeries(tick=10.0 ** -spec.price_decimals, usd_per_lot=None, lot=10.0 ** -spec.size_decimals)
     binance_book = BinanceBookState(instrument.binance_price_decimals, instrument.binance_qty_decimals)
+    takers = VenueSeries(tick=lighter.tick, usd_per_lot=None, lot=lighter.lot)  # the Poisson takers alone
     lighter_book = LighterBookState()
     recorder = MarketRecorder(binance, binance_book, lighter, lighter_book)
     measuring = False
@@ -84,6 +93,9 @@ def probe_market(params: MarketParams, seed: int, seconds: float, symbol: str = 
                 trade = event.trade
                 MarketRecorder.trade(lighter, trade.transaction_time_us * 1000, trade.is_maker_ask,
                                      trade.price * lighter.tick, trade.size)
+                if trade.taker_account_id == market.accounts.taker:
+                    MarketRecorder.trade(takers, trade.transaction_time_us * 1000, trade.is_maker_ask,
+                                         trade.price * lighter.tick, trade.size)
         update = chain.take_update()
         if update is not None:
             changes = lighter_book.apply(False, update.bids, update.asks)
@@ -91,8 +103,11 @@ def probe_market(params: MarketParams, seed: int, seconds: float, symbol: str = 
                 lighter.update_changes.append(changes)
     recorder.advance(end)
     stats = market_stats(binance, lighter)
+    orders = taker_orders(takers.fills)
     stats["flow"] = {"picked_off": market.picked_off(symbol), "accepted": market.stats.accepted,
-                     "rejected": market.stats.rejected, "rate_limited": market.stats.rate_limited}
+                     "rejected": market.stats.rejected, "rate_limited": market.stats.rate_limited,
+                     "poisson_taker_orders_per_s": len(orders) / seconds,
+                     "poisson_taker_order_usd": quantiles(orders)}
     return stats
 
 

@@ -59,12 +59,16 @@ MIN_BINANCE_NOISE_BPS = 0.3
 # The signal: the 1 s OBI→return correlation of the kind market (pressure share 0.4) is about KIND_CORRELATION;
 # r grows like √share, so the share is scaled by (measured r / KIND_CORRELATION)².
 KIND_CORRELATION = 0.3
+# How closely the simulator must reproduce a profile (tests/sim/test_market_profiles.py reads these).
 DEFAULT_TOLERANCES: dict[str, Any] = {
-    "mid_return_std_bp_1s": {"ratio": [0.6, 1.6]},
-    "taker_order_usd_p50": {"ratio": [0.5, 2.0]},
-    "imbalance_return_corr_1s": {"abs": 0.12},
+    "binance_mid_return_std_bp_1s_ratio": [0.6, 1.6],
+    "binance_depth_usd_within_1bp_ratio": [0.5, 2.0],
+    "binance_imbalance_return_corr_1s_standard_errors": 2.5,  # |r_sim - r_tape| < k·√(1/n_sim + 1/n_tape)
+    "lighter_poisson_takers_per_s_ratio": [0.5, 2.0],  # to LIGHTER_TAKER_SHARE x Binance taker orders/s
+    "lighter_poisson_taker_usd_p50_ratio": [0.5, 2.0],  # to Binance's median taker order
     "lighter_book_updates_per_s_min": 15.0,
     "lighter_imbalance_return_corr_1s_max": 0.2,
+    "lead_lag_ms_range": [50, 300],
 }
 _INSTRUMENTS = {"ETHUSDT": ETH_INSTRUMENT, "BTCUSDT": BTC_INSTRUMENT}
 

@@ -32,7 +32,7 @@ LEAD_LAG_RANGE_MS = (-200, 1000)
 Level = tuple[int, int]
 
 
-def _quantiles(values: Sequence[float]) -> dict[str, float]:
+def quantiles(values: Sequence[float]) -> dict[str, float]:
     if not values:
         return {"mean": 0.0, "p50": 0.0, "p90": 0.0, "p99": 0.0}
     array = np.asarray(values, dtype=float)
@@ -289,7 +289,7 @@ def venue_stats(series: VenueSeries, imbalance_z: np.ndarray | None) -> dict:
                                "p50": float(np.median(changes)) if changes else 0.0},
         "taker_orders_per_s": len(orders) / span if span else 0.0,
         "fills_per_s": len(series.fills) / span if span else 0.0,
-        "taker_order_usd": _quantiles(orders),
+        "taker_order_usd": quantiles(orders),
     }
     if imbalance_z is not None:
         corr = {}
