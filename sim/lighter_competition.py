@@ -8,9 +8,9 @@
 # the queue, so a bot that joins a price later queues behind the rivals already there, and a bot that
 # improves the touch is joined by the rivals within one requote interval (behind it).
 # Sniper: at every market step it compares the best bid and ask with the fair price it sees (the current
-# one, or `sniper_reaction_ms` old): an ask more than `sniper_edge_bps` below it is lifted, a bid more than
-# that above it is hit, with an IOC limited to fair ∓ edge, up to `sniper_max_notional_usd`. Whoever rests
-# there is picked off, the bot included.
+# one, or `taker_latency_ms` old: Lighter delays taker orders, not makers' cancels): an ask more than
+# `sniper_edge_bps` below it is lifted, a bid more than that above it is hit, with an IOC limited to
+# fair ∓ edge, up to `sniper_max_notional_usd`. Whoever rests there is picked off, the bot included.
 from __future__ import annotations
 
 import math

@@ -76,7 +76,7 @@ class SyntheticMarket:
         self._resume_pending = False
         self._last_lighter_ns = 0
         self._lag_steps = self.params.lighter_lag_ms // self.params.micro_step_ms
-        self._sniper_steps = self.params.sniper_reaction_ms // self.params.micro_step_ms
+        self._taker_latency_steps = self.params.taker_latency_ms // self.params.micro_step_ms
         self._engine = engine
         liquidity_account = taker_account = None
         if engine is not None:
@@ -111,7 +111,7 @@ class SyntheticMarket:
         share = params.pressure_variance_share if item.pressure_variance_share is None else item.pressure_variance_share
         price = FairPriceProcess(item.initial_price, item.per_second_volatility(), params.pressure_timescale_s,
                                  share, params.micro_step_ms / 1000, rng("price"),
-                                 history_steps=max(params.max_lag_ms, params.sniper_reaction_ms)
+                                 history_steps=max(params.max_lag_ms, params.taker_latency_ms)
                                  // params.micro_step_ms)
         spec = BinanceSymbolSpec(symbol, item.binance_price_decimals, item.binance_qty_decimals,
                                  item.binance_price_text_decimals)
@@ -243,10 +243,11 @@ class SyntheticMarket:
         if requote:
             self._next_requote_ns = now_ns + self._requote_ns
         for inst in self._instruments:
+            seen = inst.price.lagged_price(self._taker_latency_steps) if self._taker_latency_steps else inst.price.price
             if inst.takers is not None:
-                inst.takers.run_until(now_ns, inst.price.price)
+                inst.takers.run_until(now_ns, seen)
             if inst.sniper is not None:
-                inst.sniper.run(now_ns, inst.price.lagged_price(self._sniper_steps))
+                inst.sniper.run(now_ns, seen)
             if requote and inst.liquidity is not None:
                 inst.liquidity.requote(now_ns, self._lighter_reference(inst))
             if inst.churn_rng is not None and inst.liquidity is not None and elapsed_s > 0:

@@ -144,7 +144,8 @@ class MarketParams:
     sniper_edge_bps: float = 0.0  # 0: off; else takers lift a resting quote that the current fair price has
     #                               moved through by more than this (stale quotes of anyone, the bot's included)
     sniper_max_notional_usd: float = 20_000.0  # the most one sniper order takes
-    sniper_reaction_ms: int = 0  # snipers see the fair price this late
+    taker_latency_ms: int = 0  # Lighter's taker speed bump (lighter-api.md §7.6: premium 140-200 ms, standard
+    #                            300 ms): the market's informed takers and snipers act on the fair price this old
 
     def __post_init__(self) -> None:
         _require(len(self.instruments) > 0, "at least one instrument")
@@ -190,7 +191,7 @@ class MarketParams:
         _require(self.rival_requote_ms >= self.micro_step_ms, "rival_requote_ms must be >= micro_step_ms")
         _require(self.sniper_edge_bps >= 0, "sniper_edge_bps must be >= 0")
         _require(self.sniper_max_notional_usd > 0, "sniper_max_notional_usd must be > 0")
-        _require(0 <= self.sniper_reaction_ms <= 5000, "sniper_reaction_ms must be in [0, 5000]")
+        _require(0 <= self.taker_latency_ms <= 5000, "taker_latency_ms must be in [0, 5000]")
 
     @property
     def max_lag_ms(self) -> int:

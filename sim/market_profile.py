@@ -48,7 +48,7 @@ LIGHTER_ASSUMPTIONS: dict[str, Any] = {
     "rival_requote_ms": 250,
     "sniper_edge_bps": 1.0,
     "sniper_max_notional_usd": 20_000.0,
-    "sniper_reaction_ms": 0,
+    "taker_latency_ms": 200,  # premium tier, no staked LIT (lighter-api.md §7.6); makers and cancels: 0 ms
     "binance_noise_timescale_s": 0.5,
 }
 LIGHTER_TAKER_SHARE = 0.1  # Lighter taker orders per Binance taker order (a smaller venue)
