@@ -1,6 +1,6 @@
 """CPU share of the standalone simulator (`python -m sim`) while realistic clients read its feeds.
 
-    python bench/bench_sim_cpu.py --seconds 600
+    python bench/bench_sim_cpu.py --seconds 600 [--profile kind]   # default: the `default` market profile
 
 Clients: one Lighter WebSocket on order_book, trade and ticker of ETH and BTC (book updates every 50 ms) and
 one Binance WebSocket on btcusdt@depth@100ms and ethusdt@depth@100ms. The simulator runs in its own process;
@@ -37,8 +37,9 @@ async def consume(url: str, frames: list[dict], counts: dict[str, int], key: str
             counts[key] += 1
 
 
-async def measure(seconds: float, seed: int) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "sim", "--seed", str(seed), "--log-level", "WARNING"],
+async def measure(seconds: float, seed: int, profile: str) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "sim", "--seed", str(seed), "--log-level", "WARNING",
+                             "--profile", profile],
                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         urls: dict[str, str] = {}
@@ -69,8 +70,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--profile", default="default", help="market profile (sim/profiles or a file)")
     args = parser.parse_args()
-    asyncio.run(measure(args.seconds, args.seed))
+    asyncio.run(measure(args.seconds, args.seed, args.profile))
 
 
 if __name__ == "__main__":

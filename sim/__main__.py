@@ -2,8 +2,10 @@
 #
 #   python -m sim --host 127.0.0.1 --lighter-port 8900 --binance-port 8901 --seed 7 --lighter-lag-ms 300
 #   python -m sim --binance-tape ../shared/data/binance-usdm-ethusdt-20240808.gz --replay-speed 1
+#   python -m sim --profile kind          # a shipped profile by name, or --profile path/to/profile.json
 #
-# Rules: every scalar field of MarketParams is a --kebab-case option with its default; the base URLs are
+# Rules: the market comes from a profile (default: `default`, or $LMM_SIM_PROFILE); every scalar field of
+# MarketParams is a --kebab-case option that overrides the profile's value when given; the base URLs are
 # printed (one per line, "name url") once both servers listen; the exit is clean on either signal.
 from __future__ import annotations
 
@@ -11,10 +13,12 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import signal
 import sys
 
 from sim.market_params import MarketParams
+from sim.market_profile import PROFILE_ENV, profile_market_params
 from sim.replay import add_replay_arguments, replay_config_from_args
 from sim.runner import SimConfig, Simulator
 
@@ -36,17 +40,21 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
     parser.add_argument("--no-binance", action="store_true", help="do not serve the Binance venue")
     parser.add_argument("--log-level", default="INFO")
     add_replay_arguments(parser)
-    market = parser.add_argument_group("market parameters (sim.market_params.MarketParams)")
+    parser.add_argument("--profile", default=os.environ.get(PROFILE_ENV) or "default",
+                        help="market profile: a name in sim/profiles (default, kind, eth_usdm_20240808, "
+                             "btc_coinm_20240808) or a JSON file (sim.calibrate writes them)")
+    market = parser.add_argument_group("market parameters over the profile (sim.market_params.MarketParams)")
     defaults = MarketParams()
     for field in _market_fields():
         default = getattr(defaults, field.name)
         market.add_argument(f"--{field.name.replace('_', '-')}", dest=f"market_{field.name}",
-                            type=type(default), default=default, help=f"default {default}")
+                            type=type(default), default=None, help=f"kind-market value {default}")
     args = parser.parse_args(argv)
-    overrides = {f.name: getattr(args, f"market_{f.name}") for f in _market_fields()}
+    overrides = {f.name: getattr(args, f"market_{f.name}") for f in _market_fields()
+                 if getattr(args, f"market_{f.name}") is not None}
     try:
-        params = dataclasses.replace(defaults, **overrides)
-    except ValueError as exc:
+        params = profile_market_params(args.profile, **overrides)
+    except (OSError, ValueError) as exc:
         parser.error(str(exc))
     try:
         replay = replay_config_from_args(args)

@@ -45,7 +45,9 @@ class BinanceBookFlow:
         self._birth_mean = 0.0  # per side and micro-step; follows the book's extent (∝ price)
         self._step_s = step_s
         self._lifetime_s = params.binance_level_lifetime_s
-        self._trade_prob = 1.0 - math.exp(-params.binance_trade_rate_hz * step_s)
+        trade_rate = (params.binance_trade_rate_hz if instrument.binance_trade_rate_hz is None
+                      else instrument.binance_trade_rate_hz)
+        self._trade_prob = 1.0 - math.exp(-trade_rate * step_s)
         self._unknown_delete_prob = params.binance_unknown_delete_prob
         self._max_stride = params.binance_max_id_stride
         self._best_bid = 0  # touch ticks; the ask touch is one tick above

@@ -128,6 +128,25 @@ class LighterLiquidity:
                 if not self._update_slot(now_ns, slot, reference_price, live):
                     return
 
+    def churn(self, now_ns: int, count: int) -> None:
+        """Re-draw the size of `count` random resting levels in place (other makers adding and leaving)."""
+        if count <= 0 or now_ns < self._account.blocked_until_ns:
+            return
+        slots = [s for s in self._bids + self._asks if s.order_index is not None]
+        for _ in range(min(count, len(slots))):
+            slot = slots[self._rng.randrange(len(slots))]
+            assert slot.order_index is not None
+            size = self._draw_size(slot.level)
+            result = self._account.send(now_ns, ModifyOrderTx(self._spec.market_id, slot.order_index, size,
+                                                              slot.price))
+            self._stats.modifies += 1
+            if result.accepted:
+                slot.size = size
+            elif result.outcome is TxOutcome.RATE_LIMITED:
+                return
+            else:
+                slot.order_index = None  # gone meanwhile: refilled at the next requote
+
     def _update_slot(self, now_ns: int, slot: _Slot, reference: float, live: dict[int, int]) -> bool:
         """Bring one slot to its target; False when the account is rate limited (stop for now)."""
         offset = self._half_spread + slot.level * self._spacing

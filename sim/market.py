@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from sim.binance_book import BinanceBook, BinanceSymbolSpec
-from sim.binance_flow import BinanceBookFlow
+from sim.binance_flow import BinanceBookFlow, _poisson
 from sim.engine import Engine
+from sim.lighter_competition import RivalMaker, Sniper
 from sim.lighter_flow import FlowStats, LighterLiquidity, LighterTakers, MarketAccount
 from sim.market_params import InstrumentParams, MarketParams
-from sim.price_process import FairPriceProcess
+from sim.price_process import FairPriceProcess, LogNoise
 
 _MAX_CATCH_UP_NS = 2_000_000_000  # after a longer stall of the caller, the market skips ahead
 
@@ -35,6 +36,8 @@ class MarketAccounts:
 
     liquidity: int | None
     taker: int | None
+    rivals: tuple[int, ...] = ()
+    sniper: int | None = None
 
 
 class _Instrument:
@@ -46,6 +49,12 @@ class _Instrument:
         self.flow = flow
         self.liquidity = liquidity
         self.takers = takers
+        self.binance_noise: LogNoise | None = None
+        self.lighter_noise: LogNoise | None = None
+        self.lag_rng: random.Random | None = None
+        self.churn_rng: random.Random | None = None
+        self.rivals: list[RivalMaker] = []
+        self.sniper: Sniper | None = None
 
 
 class SyntheticMarket:
@@ -65,16 +74,29 @@ class SyntheticMarket:
         self._requote_ns = self.params.lighter_requote_interval_ms * 1_000_000
         self._running = True
         self._resume_pending = False
+        self._last_lighter_ns = 0
+        self._lag_steps = self.params.lighter_lag_ms // self.params.micro_step_ms
+        self._taker_latency_steps = self.params.taker_latency_ms // self.params.micro_step_ms
         self._engine = engine
         liquidity_account = taker_account = None
         if engine is not None:
             liquidity_account = MarketAccount(engine, self.params.market_collateral_usdc, self.stats)
             taker_account = MarketAccount(engine, self.params.market_collateral_usdc, self.stats)
+        rival_accounts: list[MarketAccount] = []
+        sniper_account: MarketAccount | None = None
+        if engine is not None:
+            rival_accounts = [MarketAccount(engine, self.params.market_collateral_usdc, self.stats)
+                              for _ in range(self.params.rival_makers)]
+            if self.params.sniper_edge_bps > 0:
+                sniper_account = MarketAccount(engine, self.params.market_collateral_usdc, self.stats)
         self.accounts = MarketAccounts(
             liquidity_account.account_index if liquidity_account else None,
-            taker_account.account_index if taker_account else None)
+            taker_account.account_index if taker_account else None,
+            tuple(a.account_index for a in rival_accounts),
+            sniper_account.account_index if sniper_account else None)
         self._instruments = [self._build(item, start, engine, liquidity_account, taker_account)
                              for item in self.params.instruments]
+        self._add_realism(start, engine, rival_accounts, sniper_account)
         self.binance_books: Mapping[str, BinanceBook] = MappingProxyType(
             {i.params.binance_symbol: i.book for i in self._instruments})
 
@@ -86,9 +108,11 @@ class SyntheticMarket:
         def rng(part: str) -> random.Random:
             return random.Random(f"{self.seed}/{symbol}/{part}")
 
+        share = params.pressure_variance_share if item.pressure_variance_share is None else item.pressure_variance_share
         price = FairPriceProcess(item.initial_price, item.per_second_volatility(), params.pressure_timescale_s,
-                                 params.pressure_variance_share, params.micro_step_ms / 1000, rng("price"),
-                                 history_steps=params.lighter_lag_ms // params.micro_step_ms)
+                                 share, params.micro_step_ms / 1000, rng("price"),
+                                 history_steps=max(params.max_lag_ms, params.taker_latency_ms)
+                                 // params.micro_step_ms)
         spec = BinanceSymbolSpec(symbol, item.binance_price_decimals, item.binance_qty_decimals,
                                  item.binance_price_text_decimals)
         first_id = rng("ids").randrange(10**12, 9 * 10**12)
@@ -106,6 +130,35 @@ class SyntheticMarket:
             takers = LighterTakers(engine, taker_account, market_spec, item, params, rng("takers"), self.stats,
                                    start_ns)
         return _Instrument(item, price, book, flow, liquidity, takers)
+
+    def _add_realism(self, start_ns: int, engine: Engine | None, rival_accounts: list[MarketAccount],
+                     sniper_account: MarketAccount | None) -> None:
+        """The profile's knobs; each draws from its own random stream, so the kind market is unchanged."""
+        params = self.params
+        step_s = params.micro_step_ms / 1000
+        for inst in self._instruments:
+            symbol = inst.params.binance_symbol
+
+            def rng(part: str, symbol: str = symbol) -> random.Random:
+                return random.Random(f"{self.seed}/{symbol}/{part}")
+
+            if params.binance_noise_bps > 0:
+                inst.binance_noise = LogNoise(params.binance_noise_bps, params.binance_noise_timescale_s, step_s,
+                                              rng("binance-noise"))
+            if params.lighter_noise_bps > 0:
+                inst.lighter_noise = LogNoise(params.lighter_noise_bps, params.lighter_noise_timescale_s, step_s,
+                                              rng("lighter-noise"))
+            if params.lighter_lag_jitter_ms > 0:
+                inst.lag_rng = rng("lag")
+            if params.lighter_churn_hz > 0:
+                inst.churn_rng = rng("churn")
+            if engine is None or inst.liquidity is None:
+                continue
+            spec = engine.markets[inst.params.lighter_market_id]
+            inst.rivals = [RivalMaker(engine, account, spec, params, rng(f"rival{i}"), self.stats, start_ns)
+                           for i, account in enumerate(rival_accounts)]
+            if sniper_account is not None:
+                inst.sniper = Sniper(engine, sniper_account, spec, params, self.stats)
 
     # ---- control -------------------------------------------------------------------------------------
 
@@ -128,8 +181,18 @@ class SyntheticMarket:
         return self._instrument(binance_symbol).price.pressure
 
     def lagged_fair_price(self, binance_symbol: str) -> float:
-        """The fair price the Lighter liquidity currently quotes around."""
-        return self._instrument(binance_symbol).price.lagged_price()
+        """The fair price of `lighter_lag_ms` ago (the Lighter liquidity's mean reference)."""
+        return self._instrument(binance_symbol).price.lagged_price(self._lag_steps)
+
+    def binance_mid_target(self, binance_symbol: str) -> float:
+        """The price the Binance touch follows: the fair price times Binance's own noise."""
+        inst = self._instrument(binance_symbol)
+        return inst.price.price * (inst.binance_noise.factor if inst.binance_noise else 1.0)
+
+    def picked_off(self, binance_symbol: str) -> int:
+        """Sniper orders sent on the instrument's Lighter market."""
+        sniper = self._instrument(binance_symbol).sniper
+        return sniper.picked_off if sniper else 0
 
     def _instrument(self, binance_symbol: str) -> _Instrument:
         for inst in self._instruments:
@@ -161,7 +224,13 @@ class SyntheticMarket:
             for inst in self._instruments:
                 inst.book.advance_clock(t - 1)  # cadence ticks strictly before this micro-update
                 inst.price.advance()
-                inst.flow.micro_update(t, inst.price.price, inst.price.pressure)
+                price = inst.price.price
+                if inst.binance_noise is not None:
+                    inst.binance_noise.advance()
+                    price *= inst.binance_noise.factor
+                if inst.lighter_noise is not None:
+                    inst.lighter_noise.advance()
+                inst.flow.micro_update(t, price, inst.price.pressure)
             self._next_micro_ns = t + step_ns
         if self._engine is not None:
             self._run_lighter(now_ns)
@@ -169,13 +238,34 @@ class SyntheticMarket:
 
     def _run_lighter(self, now_ns: int) -> None:
         requote = now_ns >= self._next_requote_ns
+        elapsed_s = (now_ns - self._last_lighter_ns) / 1e9 if self._last_lighter_ns else 0.0
+        self._last_lighter_ns = now_ns
         if requote:
             self._next_requote_ns = now_ns + self._requote_ns
         for inst in self._instruments:
+            seen = inst.price.lagged_price(self._taker_latency_steps) if self._taker_latency_steps else inst.price.price
             if inst.takers is not None:
-                inst.takers.run_until(now_ns, inst.price.price)
+                inst.takers.run_until(now_ns, seen)
+            if inst.sniper is not None:
+                inst.sniper.run(now_ns, seen)
             if requote and inst.liquidity is not None:
-                inst.liquidity.requote(now_ns, inst.price.lagged_price())
+                inst.liquidity.requote(now_ns, self._lighter_reference(inst))
+            if inst.churn_rng is not None and inst.liquidity is not None and elapsed_s > 0:
+                inst.liquidity.churn(now_ns, _poisson(inst.churn_rng, self.params.lighter_churn_hz * elapsed_s))
+            for rival in inst.rivals:
+                rival.run_until(now_ns)
+
+    def _lighter_reference(self, inst: _Instrument) -> float:
+        """The price the market's own Lighter levels quote around: the fair price of one lag ago (the lag
+        drawn afresh at each requote when it has a jitter), times Lighter's own noise."""
+        steps = self._lag_steps
+        if inst.lag_rng is not None:
+            params = self.params
+            lag_ms = min(max(0.0, inst.lag_rng.gauss(params.lighter_lag_ms, params.lighter_lag_jitter_ms)),
+                         params.max_lag_ms)
+            steps = round(lag_ms / params.micro_step_ms)
+        price = inst.price.lagged_price(steps)
+        return price * inst.lighter_noise.factor if inst.lighter_noise is not None else price
 
     def _flush(self, now_ns: int) -> None:
         for inst in self._instruments:

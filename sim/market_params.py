@@ -29,6 +29,8 @@ class InstrumentParams:
     lighter_level_size: float = 0.05  # median size of one resting level of the market's own account
     taker_notional_usd: float = 1500.0  # median notional of one Lighter market order
     taker_rate_hz: float = 1.0  # Poisson rate of Lighter market orders
+    binance_trade_rate_hz: float | None = None  # this symbol's small Binance trades (None: MarketParams')
+    pressure_variance_share: float | None = None  # this symbol's predictable share (None: MarketParams')
 
     def __post_init__(self) -> None:
         _require(self.binance_symbol.isupper() and self.binance_symbol.isalnum(),
@@ -41,6 +43,10 @@ class InstrumentParams:
         for name in ("binance_level_size", "lighter_level_size", "taker_notional_usd"):
             _require(getattr(self, name) > 0, f"{name} must be > 0")
         _require(self.taker_rate_hz >= 0, "taker_rate_hz must be >= 0")
+        _require(self.binance_trade_rate_hz is None or self.binance_trade_rate_hz >= 0,
+                 "binance_trade_rate_hz must be >= 0")
+        _require(self.pressure_variance_share is None or 0 <= self.pressure_variance_share < 1,
+                 "pressure_variance_share must be in [0, 1)")
 
     @property
     def binance_tick(self) -> float:
@@ -124,6 +130,23 @@ class MarketParams:
     taker_slippage_bps: float = 15.0  # worst acceptable price of a market order, from the touch
     market_collateral_usdc: int = 1_000_000_000  # per market account; margin never binds
 
+    # Realism knobs (sim/README.md "Market profiles"). These defaults switch them off, which is the `kind`
+    # market; the shipped profiles (sim/profiles/*.json, the `default` one included) switch them on.
+    binance_noise_bps: float = 0.0  # std of Binance's own mid deviation from the fair price (AR(1))
+    binance_noise_timescale_s: float = 0.5  # its correlation time
+    lighter_noise_bps: float = 0.0  # std of the Lighter liquidity's own deviation from the lagged fair price
+    lighter_noise_timescale_s: float = 1.0
+    lighter_lag_jitter_ms: int = 0  # std of the lag drawn at each requote (lag >= 0, capped at mean + 3 std)
+    lighter_churn_hz: float = 0.0  # size re-draws of random resting levels per second per market (other makers)
+    rival_makers: int = 0  # rival maker accounts per market that join the best bid and ask
+    rival_size_usd: float = 3000.0  # mean notional of one rival order (lognormal, sigma lighter_size_sigma)
+    rival_requote_ms: int = 250  # how often a rival re-joins the touch (moving loses its queue priority)
+    sniper_edge_bps: float = 0.0  # 0: off; else takers lift a resting quote that the current fair price has
+    #                               moved through by more than this (stale quotes of anyone, the bot's included)
+    sniper_max_notional_usd: float = 20_000.0  # the most one sniper order takes
+    taker_latency_ms: int = 0  # Lighter's taker speed bump (lighter-api.md §7.6: premium 140-200 ms, standard
+    #                            300 ms): the market's informed takers and snipers act on the fair price this old
+
     def __post_init__(self) -> None:
         _require(len(self.instruments) > 0, "at least one instrument")
         ids = [i.lighter_market_id for i in self.instruments]
@@ -158,6 +181,21 @@ class MarketParams:
         _require(self.taker_informed_min_gap_bps >= 0, "taker_informed_min_gap_bps must be >= 0")
         _require(self.taker_slippage_bps > 0, "taker_slippage_bps must be > 0")
         _require(self.market_collateral_usdc > 0, "market_collateral_usdc must be > 0")
+        _require(self.binance_noise_bps >= 0 and self.lighter_noise_bps >= 0, "noise must be >= 0")
+        _require(self.binance_noise_timescale_s > 0 and self.lighter_noise_timescale_s > 0,
+                 "noise timescales must be > 0")
+        _require(self.lighter_lag_jitter_ms >= 0, "lighter_lag_jitter_ms must be >= 0")
+        _require(self.lighter_churn_hz >= 0, "lighter_churn_hz must be >= 0")
+        _require(0 <= self.rival_makers <= 10, "rival_makers must be in [0, 10]")
+        _require(self.rival_size_usd > 0, "rival_size_usd must be > 0")
+        _require(self.rival_requote_ms >= self.micro_step_ms, "rival_requote_ms must be >= micro_step_ms")
+        _require(self.sniper_edge_bps >= 0, "sniper_edge_bps must be >= 0")
+        _require(self.sniper_max_notional_usd > 0, "sniper_max_notional_usd must be > 0")
+        _require(0 <= self.taker_latency_ms <= 5000, "taker_latency_ms must be in [0, 5000]")
+
+    @property
+    def max_lag_ms(self) -> int:
+        return self.lighter_lag_ms + 3 * self.lighter_lag_jitter_ms
 
     @property
     def micro_step_ns(self) -> int:

@@ -43,6 +43,27 @@ class FairPriceProcess:
         self.price = math.exp(self._log_price)
         self._history.append(self.price)
 
-    def lagged_price(self) -> float:
-        """The price `history_steps` steps ago (or the oldest known, right after start)."""
-        return self._history[0]
+    def lagged_price(self, steps: int | None = None) -> float:
+        """The price `steps` steps ago (default `history_steps`; the oldest known right after start)."""
+        history = self._history
+        if steps is None or steps >= len(history):
+            return history[0]
+        return history[-1 - max(0, steps)]
+
+
+class LogNoise:
+    """A stationary AR(1) deviation in log space, std `std_bps` basis points, correlation time `timescale_s`;
+    `factor` multiplies a price. With std 0 it stays 1 and draws nothing (the kind market's path is unchanged)."""
+
+    def __init__(self, std_bps: float, timescale_s: float, step_s: float, rng: random.Random) -> None:
+        self._rng = rng
+        self._std = std_bps * 1e-4
+        self._decay = math.exp(-step_s / timescale_s)
+        self._shock = self._std * math.sqrt(1.0 - self._decay * self._decay)
+        self.value = rng.gauss(0.0, self._std) if self._std > 0 else 0.0
+        self.factor = math.exp(self.value)
+
+    def advance(self) -> None:
+        if self._std > 0:
+            self.value = self.value * self._decay + self._shock * self._rng.gauss(0.0, 1.0)
+            self.factor = math.exp(self.value)

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from sim.engine import Engine
 from sim.lighter_server import LighterServer
 from sim.market_params import MarketParams
+from sim.market_profile import default_market_params
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -35,7 +36,7 @@ class SimConfig:
     seed: int = 0
     with_market: bool = True
     with_binance: bool = True
-    market_params: MarketParams = field(default_factory=MarketParams)
+    market_params: MarketParams = field(default_factory=default_market_params)
     replay: Any = None  # a sim.replay.ReplayConfig: serve a recorded Binance market instead of the synthetic one
 
 

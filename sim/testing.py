@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from sim.market_params import MarketParams
+from sim.market_profile import default_market_params, profile_market_params
 from sim.runner import SimConfig, SimThread
 
 _NO_PROXY_HOSTS = ("127.0.0.1", "localhost")
@@ -119,12 +120,14 @@ _MARKET_PARAM_NAMES = frozenset(f.name for f in fields(MarketParams))
 
 
 def start_simulator(seed: int = 0, with_market: bool = True, with_binance: bool | None = None,
-                    replay: Any = None, **params: Any) -> SimHandle:
+                    profile: str | None = None, replay: Any = None, **params: Any) -> SimHandle:
     """Start the simulator on free ports in a background thread; use as a context manager.
 
-    `params` are MarketParams fields (e.g. lighter_lag_ms=200). `with_binance` defaults to `with_market`
-    (the Binance book is driven by the synthetic market). `replay` (a sim.replay.ReplayConfig) serves a
-    recorded Binance market and derives the Lighter market from it instead.
+    `profile` names a market profile (`kind` for the old quick-filling market, a file path, ...; default: the
+    realistic `default`, or $LMM_SIM_PROFILE); `params` are MarketParams fields over it (e.g.
+    lighter_lag_ms=200). `with_binance` defaults to `with_market` (the Binance book is driven by the market).
+    `replay` (a sim.replay.ReplayConfig) serves a recorded Binance market and derives the Lighter market from
+    it instead.
     """
     unknown = set(params) - _MARKET_PARAM_NAMES
     if unknown:
@@ -132,7 +135,8 @@ def start_simulator(seed: int = 0, with_market: bool = True, with_binance: bool 
     _ensure_no_proxy()
     config = SimConfig(seed=seed, with_market=with_market,
                        with_binance=with_market if with_binance is None else with_binance,
-                       market_params=MarketParams(**params), replay=replay)
+                       market_params=(default_market_params(**params) if profile is None
+                                      else profile_market_params(profile, **params)), replay=replay)
     thread = SimThread(config)
     thread.start()
     return SimHandle(thread)

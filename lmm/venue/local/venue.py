@@ -40,6 +40,7 @@ from sim.engine import Engine
 from sim.lighter_server import LighterServer
 from sim.market import SyntheticMarket
 from sim.market_params import MarketParams
+from sim.market_profile import default_market_params
 from sim.markets import DEFAULT_MARKETS, MarketSpec
 from sim.replay import ReplayConfig, ReplayMarket
 
@@ -62,7 +63,7 @@ class LocalVenueParams:
     entry_latency_s: float = 0.05  # sent -> matched, every batch
     with_market: bool = True  # False: an empty book, no synthetic flow (tests place the liquidity)
     with_binance: bool = True  # the market's Binance books served in-process (needs with_market)
-    market_params: MarketParams = field(default_factory=MarketParams)
+    market_params: MarketParams = field(default_factory=default_market_params)  # sim/profiles/default.json
     markets: tuple[MarketSpec, ...] = DEFAULT_MARKETS  # the engine's markets (a tape's market for a backtest)
     external_binance: bool = False  # paper: the daemon reads the configured (real) Binance endpoints itself
     binance_tape: str | None = None  # the market: a recorded Binance tape replayed, Lighter derived (sim.replay)
