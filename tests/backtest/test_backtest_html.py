@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from backtest_support import demo_config
 
 from lmm.daemon.backtest import REPORT_NAME, run_backtest, write_report
 from lmm.daemon.backtest_plots import HTML_NAME, MARKOUTS_PNG, MID_PNG, POSITION_PNG
 from lmm.venue.tape.hftbacktest import import_hftbacktest
-from tests.backtest.test_backtest_eth import USDM, WINDOW_S, config, window
+from tests.backtest.test_backtest_eth import USDM, WINDOW_S, window
 
 pytestmark = pytest.mark.skipif(not USDM.exists(), reason="real recordings not present")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -26,7 +27,7 @@ def eth_tape(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def written(eth_tape: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, Path]:
     tmp = tmp_path_factory.mktemp("report")
-    report = run_backtest(config(tmp), window(eth_tape))
+    report = run_backtest(demo_config(tmp), window(eth_tape))
     out = tmp / "out"
     return report, out, write_report(report, out)
 

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+from backtest_support import demo_config
 
 from lmm.config.config import load_config, read_parquet
 from lmm.daemon.backtest import run_backtest
@@ -17,7 +18,7 @@ from lmm.daemon.backtest_metrics import max_drawdown, sharpe
 from lmm.daemon.backtest_plots import render_html
 from lmm.daemon.sweep import CSV_NAME, HEATMAP_NAME, METRICS, PARQUET_NAME, run_sweep, tasks_for
 from lmm.daemon.sweep_grid import expand
-from tests.backtest.test_backtest_eth import WINDOW_S, config, window
+from tests.backtest.test_backtest_eth import WINDOW_S, window
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -28,7 +29,7 @@ NEW_KEYS = ("spread_capture_usd", "spread_capture_bps", "pnl_inventory_usd", "sh
 
 @pytest.fixture(scope="module")
 def report(eth_tape_once: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    return run_backtest(config(tmp_path_factory.mktemp("cfg")), window(eth_tape_once))
+    return run_backtest(demo_config(tmp_path_factory.mktemp("cfg")), window(eth_tape_once))
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def sweep_by_cli(eth_tape_once: Path, tmp_path_factory: pytest.TempPathFactory) 
     from backtest import main
 
     tmp = tmp_path_factory.mktemp("sweep")
-    config(tmp)  # writes tmp/config.json
+    demo_config(tmp)  # writes tmp/config.json
     (tmp / "sweep.json").write_text(json.dumps(GRID))
     options = window(eth_tape_once)
     out = tmp / "out"
