@@ -147,16 +147,17 @@ async def _main(args: argparse.Namespace, config: Config, creds: Credentials | N
             from lmm.venue.sim_mode import start_sim_for_bot
 
             sim, config, creds = await start_sim_for_bot(config, args.symbol, args.sim_seed)
+        mode = "paper" if args.paper else "sim" if sim is not None else "live"
         record = None
         if args.record:
             from lmm.daemon.recording import RecordOptions
 
-            record = RecordOptions(Path(args.record), mode="paper" if args.paper else "sim" if sim is not None
-                                   else "live")
+            record = RecordOptions(Path(args.record), mode=mode)
         kill_state = state_path(args.log_dir)
         status = await run_daemon(config, args.symbol, creds, duration=args.duration, stop=stop,
                                   metrics=metrics, flatten_on_exit=args.flatten_on_exit, record=record,
-                                  kill_state=kill_state, venue=venue, fill_dir=history_dir(args.log_dir))
+                                  kill_state=kill_state, venue=venue,
+                                  fill_dir=history_dir(args.log_dir, mode))
         if status == EXIT_KILL_SWITCH and read_trip(kill_state) is not None:
             log.error("the kill switch stays tripped (%s): a start will not quote until `%s`", kill_state,
                       RESET_COMMAND)
@@ -274,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                 record = None if args.record is None else RecordOptions(Path(args.record), mode="local")
                 return run_on_local_venue(config, args.symbol, duration=args.duration, seed=args.sim_seed,
                                           metrics=metrics, flatten_on_exit=args.flatten_on_exit,
-                                          fill_dir=history_dir(args.log_dir), record=record,
+                                          fill_dir=history_dir(args.log_dir, "local"), record=record,
                                           binance_tape=args.binance_tape)
             return asyncio.run(_main(args, config, creds, metrics))
         except StartupError as error:

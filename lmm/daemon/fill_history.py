@@ -76,8 +76,10 @@ def _cell(value: object) -> str:
 COLUMNS = tuple(f.name for f in fields(FillRow))
 
 
-def history_dir(log_dir: str | Path) -> Path:
-    return Path(log_dir) / HISTORY_DIR_NAME
+def history_dir(log_dir: str | Path, mode: str = "live") -> Path:
+    """``<log_dir>/fills`` for live trading; ``fills-<mode>`` for the others (paper, sim, local), so that no
+    simulated fill ever enters the live history and its PnL."""
+    return Path(log_dir) / (HISTORY_DIR_NAME if mode == "live" else f"{HISTORY_DIR_NAME}-{mode}")
 
 
 def scaled(value: int, decimals: int) -> str:

@@ -42,6 +42,8 @@ from lmm.venue.local.venue import LocalVenue, LocalVenueParams
 from lmm.venue.ws.manager import LighterWsManager, WsSettings
 from sim.markets import MarketSpec
 
+LOCAL_EPOCH_NS = 1_767_225_600 * 10**9  # 2026-01-01 00:00 UTC: where every --local run starts
+
 log = logging.getLogger("lighter_mm.daemon")
 
 
@@ -140,10 +142,12 @@ def run_on_local_venue(config: Config, symbol: str, *, duration: float, seed: in
                        metrics: Any = None, flatten_on_exit: bool = False, fill_dir: Path | None = None,
                        record: RecordOptions | None = None, binance_tape: str | None = None) -> int:
     """``--local``: the daemon on the local venue on a virtual clock; ``duration`` seconds of market time run
-    as fast as the machine allows. Returns the exit status."""
+    as fast as the machine allows, from ``LOCAL_EPOCH_NS`` (a fixed start: the venue's minute and day
+    boundaries fall at the same virtual instants every run, so a seed gives the same run). Returns the exit
+    status."""
     from lmm.daemon.run import run_daemon  # run imports this module
 
-    clock = VirtualClock()
+    clock = VirtualClock(wall_epoch_ns=LOCAL_EPOCH_NS)
     loop = virtual_time_loop(clock)
     venue = LocalVenue(clock, LocalVenueParams(seed=seed, binance_tape=binance_tape))
 
