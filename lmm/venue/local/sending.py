@@ -19,6 +19,7 @@ from typing import Any
 from lmm.core.intents import (
     ALL_MARKETS,
     DEFAULT_28_DAY_EXPIRY,
+    TIF_POST_ONLY,
     CancelAllOrders,
     CancelOrder,
     CreateOrder,
@@ -108,15 +109,31 @@ class EngineNonces(NonceCounter):
         return self.seed(self._read())
 
 
+# lighter-api.md §7.6: the venue's own delay before a transaction acts, by account tier: (post-only orders,
+# modifies and cancels; orders that take liquidity). Premium with no staked LIT.
+TIER_LATENCY_S = {"premium": (0.0, 0.200), "standard": (0.200, 0.300)}
+
+
+def tier_latency_s(tier: str, signed: Sequence[SignedTx]) -> float:
+    """The batch's tier delay: the taker latency when it holds an order that is not post-only, else the
+    maker/cancel latency."""
+    maker, taker = TIER_LATENCY_S[tier]
+    takes = any(isinstance(s.intent, CreateOrder) and s.intent.time_in_force != TIF_POST_ONLY for s in signed)
+    return taker if takes else maker
+
+
 class LocalTransport:
-    """A batch goes to the in-process gateway ``entry_latency_s`` after it is sent (virtual time on the
-    virtual clock); the gateway's answer is classified exactly as a REST answer is."""
+    """A batch goes to the in-process gateway ``entry_latency_s`` plus the tier's latency (``tier_latency_s``)
+    after it is sent (virtual time on the virtual clock), and the answer comes back then; the gateway's answer
+    is classified exactly as a REST answer is."""
 
     name = "local"
 
-    def __init__(self, gateway: Any, entry_latency_s: float, clock_ns: Callable[[], int]) -> None:
+    def __init__(self, gateway: Any, entry_latency_s: float, clock_ns: Callable[[], int],
+                 tier: str = "premium") -> None:
         self._gateway = gateway
         self._latency_s = entry_latency_s
+        self._tier = tier
         self._clock_ns = clock_ns
         self.last_write_ns: int | None = None
         self.batches = 0
@@ -134,8 +151,9 @@ class LocalTransport:
             return Reply(Outcome.UNKNOWN, None, f"no reply within {timeout:.1f}s")
 
     async def _deliver(self, signed: Sequence[SignedTx]) -> Reply:
-        if self._latency_s > 0:
-            await asyncio.sleep(self._latency_s)
+        latency = self._latency_s + tier_latency_s(self._tier, signed)
+        if latency > 0:
+            await asyncio.sleep(latency)
         self.batches += 1
         if len(signed) == 1:
             reply = await self._gateway.send_tx(signed[0].tx_type, signed[0].tx_info)

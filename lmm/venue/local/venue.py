@@ -131,7 +131,8 @@ class LocalVenue:
         market = select_market(body.get("order_book_details") or [], symbol)
         writer = UnsignedTxWriter(self.account_index, API_KEY_INDEX, clock.wall_ms)
         nonces = EngineNonces(lambda: self.engine.next_nonce(self.account_index, API_KEY_INDEX))
-        self.transport = LocalTransport(self.server.gateway, self.params.entry_latency_s, clock.monotonic_ns)
+        self.transport = LocalTransport(self.server.gateway, self.params.entry_latency_s, clock.monotonic_ns,
+                                        self.params.tier)
         sender = TxSender(writer, nonces, [self.transport])  # type: ignore[arg-type]
         await nonces.hard_refresh()
         tokens = TokenCache(writer, wall=clock.wall)  # type: ignore[arg-type]
