@@ -166,10 +166,10 @@ class FillHistory:
             log.error("fill history: could not write fills %s to %s: %s", [f.trade_id for f in fills],
                       self.writer.directory, exc)
 
-    async def catch_up(self, reader: VenueReader, refresh_account: Callable[[], Awaitable[None]]) -> None:
+    async def catch_up(self, reader: VenueReader, refresh_account: Callable[[], Awaitable[None]]) -> list[Fill]:
         """At shutdown, the streams closed: the account's latest trades over REST; those the stream never
         reported (the flatten's, fills while the orders were cancelled) are recorded after a fresh account
-        read (their position after) and handed to the market maker (the summary counts them)."""
+        read (their position after) and handed to the market maker (the summary counts them). Returns them."""
         mm = self._mm
         try:
             trades = await asyncio.wait_for(reader.account_trades(mm.market.market_id), CATCH_UP_TIMEOUT_S)
@@ -180,11 +180,12 @@ class FillHistory:
             reason = str(exc) if isinstance(exc, VenueReadError) else f"{type(exc).__name__}: {exc}"
             log.warning("fill history: the account's trades could not be read at shutdown (%s); fills after the "
                         "streams closed may be missing", reason)
-            return
+            return []
         if fills:
             log.info("fill history: %d fill(s) the closed streams did not report, read over REST", len(fills))
             self.record(fills)
             mm.on_fills(fills)
+        return fills
 
     def fills_then(self, on_fills: Callable[[list[Fill]], None]) -> Callable[[list[Fill]], None]:
         def recorded(fills: list[Fill]) -> None:

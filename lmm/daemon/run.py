@@ -583,7 +583,9 @@ async def _shutdown(rt: Runtime) -> bool:
         elif rt.flatten_on_exit:
             clean = await _flatten(rt) and clean
         if rt.fill_history is not None:  # the fills the closed streams did not report (the flatten's)
-            await rt.fill_history.catch_up(rt.reader, functools.partial(_refresh_account, rt))
+            late = await rt.fill_history.catch_up(rt.reader, functools.partial(_refresh_account, rt))
+            if late and rt.recorder is not None:
+                rt.recorder.fills(late)
     except Exception:
         log.exception("shutdown failed: check open orders and the position on %s manually", rt.market.symbol)
         clean = False
