@@ -27,12 +27,13 @@ venv: $(VENV)/.installed
 build: venv
 	$(PY) setup_cython.py build_ext --inplace
 
-# every tier: the socket-free ones (unit, venue, backtest) on two worker processes, then the socket and
-# subprocess tiers (sim, e2e) one test at a time, where a loaded machine would make parallel runs flaky
+# every tier: the socket-free ones (unit, venue, backtest) on two worker processes (CPU-bound), then the
+# socket and subprocess tiers (sim, e2e), which mostly wait on real time, on three, a file per worker (a
+# module's simulator or daemon fixture starts once)
 test: build
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -n 2 tests/unit tests/venue tests/backtest
-	$(PY) -m pytest -q tests/sim tests/e2e
+	$(PY) -m pytest -q -n 3 --dist loadfile tests/sim tests/e2e
 
 # the unit and venue tiers: pure functions and state machines, and the daemon on the in-process local venue
 # in virtual time; no sockets, no sleeps (tests/unit, tests/venue), on two worker processes
