@@ -14,7 +14,8 @@ SEED = 20261206
 
 
 def test_paper_mode_fills_against_the_live_feeds_and_sends_nothing(tmp_path: Path):
-    with start_simulator(seed=SEED) as sim:
+    # the quick-filling market: this is a life-cycle test (paper fills, nothing sent), not one of realism
+    with start_simulator(seed=SEED, profile="kind") as sim:
         env = base_env()
         env.update(FAST_TRADING_ENV)
         env.update({"LIGHTER_BASE_URL": sim.lighter_url, "LIGHTER_WS_URL": sim.lighter_ws_url,
