@@ -103,7 +103,7 @@ def test_local_runs_repeat_fill_for_fill_and_keep_their_own_history(tmp_path: Pa
     histories = []
     for run in ("a", "b"):
         fills = history_dir(tmp_path / run, "local")
-        assert run_on_local_venue(config, "BTC", duration=240, seed=3, fill_dir=fills) == 0
+        assert run_on_local_venue(config, "BTC", duration=120, seed=3, fill_dir=fills) == 0
         histories.append([path.read_text() for path in day_files(fills)])
     assert histories[0] == histories[1] and histories[0], "the run filled, and the same way twice"
     assert history_dir(tmp_path, "local").name == "fills-local" and history_dir(tmp_path).name == "fills"
