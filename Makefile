@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 PYTHON_BOOT ?= $(shell for p in "$$HOME/.pyenv/versions/3.13.0/bin/python3.13" python3.13 python3; do \
 	if $$p -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1; then echo $$p; break; fi; done)
 DURATION ?= 120
+# compiled modules are cached (__pycache__, git-ignored): every test worker would otherwise compile the project
+unexport PYTHONDONTWRITEBYTECODE
 SYMBOL ?= BTC
 # `make run` is a demonstration: a tighter spread than the shipped config so that fills (and the inventory
 # skew) show within a minute in the simulator. `make run-defaults` runs the shipped config.json unchanged.

@@ -99,11 +99,11 @@ def test_local_runs_repeat_fill_for_fill_and_keep_their_own_history(tmp_path: Pa
     from lmm.daemon.venues import run_on_local_venue
 
     config = venue_config(tmp_path, vol_obi={"vol_to_half_spread": 2, "min_half_spread_bps": 1.5},
-                          trading={"default_quote_update_threshold_bps": 0.7}, alpha={"source": "binance"})
+                          trading={"default_quote_update_threshold_bps": 0.7})
     histories = []
     for run in ("a", "b"):
         fills = history_dir(tmp_path / run, "local")
-        assert run_on_local_venue(config, "BTC", duration=120, seed=3, fill_dir=fills) == 0
+        assert run_on_local_venue(config, "BTC", duration=60, seed=3, fill_dir=fills) == 0
         histories.append([path.read_text() for path in day_files(fills)])
     assert histories[0] == histories[1] and histories[0], "the run filled, and the same way twice"
     assert history_dir(tmp_path, "local").name == "fills-local" and history_dir(tmp_path).name == "fills"

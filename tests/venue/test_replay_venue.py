@@ -18,7 +18,7 @@ DATA = next((d / "shared" / "data" for d in (ROOT.parent, ROOT.parent.parent) if
 USDM = DATA / "binance-usdm-ethusdt-20240808.gz"
 pytestmark = pytest.mark.skipif(not USDM.exists(), reason="real recordings not present")
 TIGHT = {"vol_to_half_spread": 1e-6, "c1_ticks": 0, "min_half_spread_bps": 1.5}
-SECONDS = 90.0
+SECONDS = 60.0
 
 
 @pytest.fixture(scope="module")
