@@ -278,20 +278,28 @@ class BinanceBook:
         if not bid_changes and not ask_changes:
             return
         self._last_id += id_stride
+        self._write(time_ns, self._last_id, None, bid_changes, ask_changes)
+        self._publish_top_if_changed(time_ns)
+
+    def _write(self, time_ns: int, first_id: int, prev_final_id: int | None, bid_changes: Mapping[int, int],
+               ask_changes: Mapping[int, int]) -> None:
+        """The book and every pending batch take the changes (``first_id``: a new batch's U; ``prev_final_id``:
+        a recorded diff's pu, which a batch with no pu yet takes)."""
         self._last_time_ns = time_ns
         self._now_ns = max(self._now_ns, time_ns)
         _apply_side(self._bids, self._bid_ticks, bid_changes)
         _apply_side(self._asks, self._ask_ticks, ask_changes)
         for batch in self._batches:
             if batch.first_id is None:
-                batch.first_id = self._last_id
+                batch.first_id = first_id
+            if prev_final_id is not None and batch.prev_final_id == _UNKNOWN_ID:
+                batch.prev_final_id = prev_final_id
             batch.bids.update(bid_changes)
             batch.asks.update(ask_changes)
             batch.last_time_ns = time_ns
         if time_ns >= self._next_history_ns:
             self._history.append((self._last_id, time_ns, dict(self._bids), dict(self._asks)))
             self._next_history_ns = time_ns + _SNAPSHOT_EVERY_NS
-        self._publish_top_if_changed(time_ns)
 
     def load_snapshot(self, time_ns: int, last_update_id: int, bids: Mapping[int, int],
                       asks: Mapping[int, int]) -> None:
@@ -321,21 +329,7 @@ class BinanceBook:
         pu the u of the stream's previous event), and the `@depth@0ms` stream gets this diff as recorded
         (U, u, pu unchanged; E/T as given, else `time_ns`)."""
         self._last_id = final_id
-        self._last_time_ns = time_ns
-        self._now_ns = max(self._now_ns, time_ns)
-        _apply_side(self._bids, self._bid_ticks, bid_changes)
-        _apply_side(self._asks, self._ask_ticks, ask_changes)
-        for batch in self._batches:
-            if batch.first_id is None:
-                batch.first_id = first_id
-            if batch.prev_final_id == _UNKNOWN_ID:
-                batch.prev_final_id = prev_final_id
-            batch.bids.update(bid_changes)
-            batch.asks.update(ask_changes)
-            batch.last_time_ns = time_ns
-        if time_ns >= self._next_history_ns:
-            self._history.append((self._last_id, time_ns, dict(self._bids), dict(self._asks)))
-            self._next_history_ns = time_ns + _SNAPSHOT_EVERY_NS
+        self._write(time_ns, first_id, prev_final_id, bid_changes, ask_changes)
         if self._listeners and not self.stalled:
             event_ms = time_ns // _NS_PER_MS if event_time_ms is None else event_time_ms
             transaction_ms = event_ms if transaction_time_ms is None else transaction_time_ms
