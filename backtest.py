@@ -137,7 +137,7 @@ def _sweep(args: argparse.Namespace, config: Config, options: BacktestOptions) -
     try:
         sweep = expand(read_sweep_file(Path(args.sweep)))
         tasks = tasks_for(sweep, config, options, out, args.point_reports)
-        check_points(tasks[0].config_json, sweep)
+        check_points(tasks[0].config_json, sweep, options)
         if not Path(args.tape).is_dir():
             raise SweepError(f"{args.tape}: no such tape directory")
         where = f"Dask ({args.dask})" if args.dask else f"{args.workers} local worker(s)"

@@ -19,12 +19,12 @@ import multiprocessing
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from lmm.config.config import Config, ConfigError, effective_config_json, load_config, write_parquet
-from lmm.daemon.sweep_grid import Sweep, SweepError, SweepPoint, apply_point
+from lmm.daemon.sweep_grid import BACKTEST_SECTION, Sweep, SweepError, SweepPoint, apply_point, backtest_values
 
 CSV_NAME = "sweep.csv"
 PARQUET_NAME = "sweep.parquet"
@@ -65,18 +65,47 @@ def point_config(config_json: str, point: SweepPoint) -> Config:
             raise SweepError(f"sweep point {point.index} ({shown}): {message}") from None
 
 
-def check_points(config_json: str, sweep: Sweep) -> None:
-    """Load every point's configuration first, so a bad value fails before any backtest runs."""
+def point_options(options: Any, point: SweepPoint) -> Any:
+    """The backtest options with the point's backtest assumptions (``backtest.*`` keys), checked."""
+    values = backtest_values(point.values)
+    if not values:
+        return options
+    from lmm.venue.local.mirror import QUEUE_MODELS
+
+    shown = ", ".join(f"{k}={v!r}" for k, v in point.values)
+    checks = {"latency_ms": lambda v: _number(v) and 0 <= v <= 10_000, "queue_model": lambda v: v in QUEUE_MODELS,
+              "queue_power": lambda v: _number(v) and 0 < v <= 10, "tier": lambda v: v in ("premium", "standard"),
+              "collateral_usd": lambda v: type(v) is int and 0 < v <= 10**12}
+    for name, value in values.items():
+        if not checks[name](value):
+            raise SweepError(f"sweep point {point.index} ({shown}): backtest.{name} = {value!r} is not accepted "
+                             f"(latency_ms 0-10000, queue_model {'/'.join(QUEUE_MODELS)}, queue_power in (0, 10], "
+                             f"tier premium/standard, collateral_usd a positive integer)")
+    if "latency_ms" in values:
+        values["entry_latency_s"] = values.pop("latency_ms") / 1e3
+    return replace(options, **values)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_points(config_json: str, sweep: Sweep, options: Any = None) -> None:
+    """Load every point's configuration (and backtest assumptions) first, so a bad value fails before any
+    backtest runs."""
     for point in sweep.points:
         point_config(config_json, point)
+        if options is not None:
+            point_options(options, point)
 
 
 def row_of(report: dict[str, Any], config: Config, task: PointTask) -> dict[str, Any]:
     one_s = report["markouts_bps"]["1s"]["all"]
     values = {}
+    assumptions = dict(task.point.values)
     for key in task.swept_keys:
         section, name = key.split(".")
-        values[key] = getattr(getattr(config, section), name)
+        values[key] = assumptions[key] if section == BACKTEST_SECTION else getattr(getattr(config, section), name)
     headline = {
         "fills": report["fills"], "maker_fills": report["maker_fills"], "orders": report["orders"],
         "volume_usd": report["volume_usd"], "pnl_net_usd": report["pnl_net_usd"], "fees_usd": report["fees_usd"],
@@ -97,7 +126,7 @@ def run_point(task: PointTask) -> dict[str, Any]:
         logging.getLogger("lighter_mm").setLevel(logging.ERROR)  # a worker: the daemon's warnings stay quiet
     config = point_config(task.config_json, task.point)
     try:
-        report = run_backtest(config, task.options)
+        report = run_backtest(config, point_options(task.options, task.point))
     except Exception as exc:
         shown = ", ".join(f"{k}={v!r}" for k, v in task.point.values)
         raise SweepPointError(f"sweep point {task.point.index} ({shown}): {type(exc).__name__}: {exc}") from None

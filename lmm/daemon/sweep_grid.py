@@ -11,8 +11,10 @@ The file is one JSON object with exactly one of ``grid`` and ``random``, and opt
   {"int": [lo, hi]} (an integer, both ends included) and {"choice": [value, ...]};
 - ``fixed``: {"section.key": value, ...}: the same value at every point.
 
-Keys are the configuration's (``lmm.config.config.SCHEMA``), as ``section.key``; a key may appear once. The
-values' types and ranges are checked by loading each point's configuration (``sweep.py``), not here.
+Keys are the configuration's (``lmm.config.config.SCHEMA``), as ``section.key``, or the backtest's own
+assumptions (``BACKTEST_KEYS``: ``backtest.latency_ms``, ``backtest.queue_model``, ...); a key may appear once.
+The values' types and ranges are checked by loading each point's configuration and options (``sweep.py``),
+not here.
 """
 from __future__ import annotations
 
@@ -30,6 +32,8 @@ MAX_POINTS = 100_000
 TOP_LEVEL = ("grid", "random", "fixed")
 DISTRIBUTIONS = ("uniform", "log_uniform", "int", "choice")
 SIGNIFICANT_DIGITS = 6
+BACKTEST_SECTION = "backtest"  # the backtest's own assumptions (BacktestOptions), not the bot's configuration
+BACKTEST_KEYS = ("latency_ms", "queue_model", "queue_power", "tier", "collateral_usd")
 
 
 class SweepError(ValueError):
@@ -60,6 +64,11 @@ def check_key(key: Any, where: str) -> str:
         raise SweepError(f"{where}: {key!r} is not a configuration key: write it as section.key, e.g. "
                          f"vol_obi.c1_ticks")
     section, name = key.split(".")
+    if section == BACKTEST_SECTION:
+        if name not in BACKTEST_KEYS:
+            raise SweepError(f"{where}: unknown backtest assumption {key!r}; the backtest's keys: "
+                             + ", ".join(f"{BACKTEST_SECTION}.{k}" for k in BACKTEST_KEYS))
+        return key
     if section not in SCHEMA:
         hint = difflib.get_close_matches(section, SCHEMA, n=1)
         raise SweepError(f"{where}: unknown configuration section {section!r} in {key!r}"
@@ -183,9 +192,16 @@ def expand(spec: Any) -> Sweep:
 
 
 def apply_point(config: Mapping[str, Mapping[str, Any]], values: tuple[tuple[str, Any], ...]) -> dict:
-    """A configuration object (``{section: {key: value}}``) with the point's values set; the input is unchanged."""
+    """A configuration object (``{section: {key: value}}``) with the point's configuration values set (the
+    backtest's own keys are not configuration); the input is unchanged."""
     out = {section: dict(entries) for section, entries in config.items()}
     for key, value in values:
         section, name = key.split(".")
-        out.setdefault(section, {})[name] = value
+        if section != BACKTEST_SECTION:
+            out.setdefault(section, {})[name] = value
     return out
+
+
+def backtest_values(values: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    """The point's backtest assumptions, by name (``latency_ms``, ...)."""
+    return {key.split(".")[1]: value for key, value in values if key.split(".")[0] == BACKTEST_SECTION}

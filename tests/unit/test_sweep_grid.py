@@ -120,3 +120,32 @@ def _config_file(tmp_path: Path) -> Path:
     path = tmp_path / "config.json"
     path.write_text("{}")
     return path
+
+
+def test_the_backtests_own_assumptions_can_be_swept_and_never_enter_the_configuration():
+    from lmm.daemon.backtest import BacktestOptions
+    from lmm.daemon.sweep import point_options
+
+    sweep = expand({"grid": {"backtest.latency_ms": [10, 250], "backtest.queue_model": ["risk_averse", "proportional"]},
+                    "fixed": {"vol_obi.c1_ticks": 0, "backtest.tier": "standard"}})
+    base = BacktestOptions(Path("tape"))
+    options = [point_options(base, p) for p in sweep.points]
+    assert [(o.entry_latency_s, o.queue_model, o.tier) for o in options] == [
+        (0.01, "risk_averse", "standard"), (0.01, "proportional", "standard"),
+        (0.25, "risk_averse", "standard"), (0.25, "proportional", "standard")]
+    assert options[0].tape == base.tape and base.entry_latency_s == 0.05  # the base options are unchanged
+    assert apply_point({"vol_obi": {}}, sweep.points[0].values) == {"vol_obi": {"c1_ticks": 0}}
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ({"grid": {"backtest.latency": [1]}}, "unknown backtest assumption 'backtest.latency'"),
+    ({"grid": {"backtest.queue_model": ["fifo"]}}, "backtest.queue_model = 'fifo' is not accepted"),
+    ({"grid": {"backtest.latency_ms": [-5]}}, "backtest.latency_ms = -5 is not accepted"),
+    ({"grid": {"backtest.tier": ["gold"]}}, "backtest.tier = 'gold' is not accepted"),
+])
+def test_a_bad_backtest_assumption_is_refused_naming_the_point(spec: dict, message: str):
+    from lmm.daemon.backtest import BacktestOptions
+    from lmm.daemon.sweep import check_points
+
+    with pytest.raises(SweepError, match=message):
+        check_points(json.dumps({}), expand(spec), BacktestOptions(Path("tape")))
