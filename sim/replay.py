@@ -21,8 +21,10 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import math
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -75,7 +77,11 @@ def open_replay_tape(path: str | Path, workdir: str | Path | None = None):  # ->
         raise FileNotFoundError(f"no tape at {path}")
     from lmm.venue.tape.hftbacktest import import_hftbacktest
 
-    out = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="sim-replay-"))
+    if workdir is None:
+        out = Path(tempfile.mkdtemp(prefix="sim-replay-"))
+        atexit.register(shutil.rmtree, out, ignore_errors=True)  # the imported copy goes with the process
+    else:
+        out = Path(workdir)
     report = import_hftbacktest(path, out / "tape")
     log.info("imported %s: %d rows", path, report.rows)
     return open_tape(out / "tape")
