@@ -4,9 +4,10 @@ and shutdown as live; only the venue and the clock differ.
 
 Which market is traded (``venue``): ``lighter`` (the default when the tape has a Lighter market) replays the
 tape's Lighter order book and trades (``lighter_tape_market``); ``binance`` replays the tape's own Binance
-market (``tape_market``). Either is mirrored into the local venue's engine (``lmm.venue.local.mirror``), the bot
-quotes on it, and its alpha is that book's own imbalance (the Lighter imbalance path of the model, read from
-the mirrored book). The report is written from the venue's own record:
+market (``tape_market``). Either is mirrored into the local venue's engine (``lmm.venue.local.mirror``) and the
+bot quotes on it. Its alpha is the tape's Binance market when a Lighter tape has one (``binance_alpha``: served
+to the bot's own Binance feed), else that book's own imbalance (the Lighter imbalance path of the model, read
+from the mirrored book). The report is written from the venue's own record:
 every fill of the bot's account, its equity and fees, and the tape's mid path for the markouts; with the
 tape's mid, the position and the equity every second (``series``) for the plots of ``backtest_plots``.
 """
