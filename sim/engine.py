@@ -319,7 +319,7 @@ class Engine:
             code=200,
             message=FREE_TX_MESSAGE if charge is QuotaCharge.FREE else "",
             tx_hash=tx_hash,
-            predicted_execution_time_ms=now_ms + _latency_ms(account.tier, is_taker),
+            predicted_execution_time_ms=now_ms + venue_latency_ms(account.tier, is_taker),
             volume_quota_remaining=limits.quota.remaining if reports_quota else None,
             order_index=order_index,
         )
@@ -504,8 +504,8 @@ def _tx_hash(height: int, meta: TxMeta) -> str:
     return hashlib.blake2b(seed, digest_size=40).hexdigest()
 
 
-def _latency_ms(tier: Tier, is_taker: bool) -> int:
-    """Venue latency by tier (lighter-api.md §7.6): maker/cancel vs taker."""
+def venue_latency_ms(tier: Tier, is_taker: bool) -> int:
+    """Venue latency by tier (lighter-api.md §7.6): maker/cancel vs taker (premium with no staked LIT)."""
     if tier is Tier.PREMIUM:
         return 200 if is_taker else 0
     return 300 if is_taker else 200

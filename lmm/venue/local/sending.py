@@ -31,6 +31,8 @@ from lmm.core.nonce_settlement import NonceCounter
 from lmm.core.outcomes import Outcome
 from lmm.venue.lighter.signing import SignedTx, SignError
 from lmm.venue.lighter.tx_sender import Reply, classify_reply
+from sim.engine import venue_latency_ms
+from sim.engine_types import Tier
 
 TX_CREATE_ORDER, TX_CANCEL_ORDER, TX_CANCEL_ALL, TX_MODIFY_ORDER, TX_UPDATE_LEVERAGE = 14, 15, 16, 17, 20
 TX_EXPIRES_AFTER_MS = 599_000  # the SDK's ExpiredAt: ten minutes less one second after signing
@@ -109,17 +111,11 @@ class EngineNonces(NonceCounter):
         return self.seed(self._read())
 
 
-# lighter-api.md §7.6: the venue's own delay before a transaction acts, by account tier: (post-only orders,
-# modifies and cancels; orders that take liquidity). Premium with no staked LIT.
-TIER_LATENCY_S = {"premium": (0.0, 0.200), "standard": (0.200, 0.300)}
-
-
 def tier_latency_s(tier: str, signed: Sequence[SignedTx]) -> float:
-    """The batch's tier delay: the taker latency when it holds an order that is not post-only, else the
-    maker/cancel latency."""
-    maker, taker = TIER_LATENCY_S[tier]
+    """The batch's delay on the venue by account tier (lighter-api.md §7.6, the engine's ``venue_latency_ms``):
+    the taker latency when it holds an order that is not post-only, else the maker/cancel latency."""
     takes = any(isinstance(s.intent, CreateOrder) and s.intent.time_in_force != TIF_POST_ONLY for s in signed)
-    return taker if takes else maker
+    return venue_latency_ms(Tier(tier), takes) / 1e3
 
 
 class LocalTransport:
