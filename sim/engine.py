@@ -333,10 +333,7 @@ class Engine:
         """
         self.expire(now_ns)
         state = self._state
-        account = state.accounts.get(account_index)
-        key = account.api_keys.get(api_key_index) if account is not None else None
-        if account is None or key is None or not account.limits.exempt:
-            raise ValueError(f"submit_exempt: {account_index}/{api_key_index} is not an exempt account's key")
+        account, key = self._exempt_key(account_index, api_key_index, "submit_exempt")
         meta = TxMeta(account_index, api_key_index, key.next_nonce)
         if type(tx) is ModifyOrderTx:
             outcome = plan_modify(state, self._scheduler, account, tx, now_ns)
@@ -369,10 +366,7 @@ class Engine:
         without the transaction pipeline's objects."""
         self.expire(now_ns)
         state = self._state
-        account = state.accounts.get(account_index)
-        key = account.api_keys.get(api_key_index) if account is not None else None
-        if account is None or key is None or not account.limits.exempt:
-            raise ValueError(f"resize_exempt: {account_index}/{api_key_index} is not an exempt account's key")
+        account, key = self._exempt_key(account_index, api_key_index, "resize_exempt")
         order = state.live_orders.get(order_index)
         if order is not None and order.account_index == account_index and order.market_index == market_id and \
                 order.price == price and resize_in_place(state, account, key, order, size, now_ns):
@@ -385,9 +379,7 @@ class Engine:
         price, for a caller that holds the order (a mirror walking a book level): the same outcome, without
         looking the account, the key and the order up every time."""
         state = self._state
-        account = state.accounts.get(account_index)
-        if account is None or api_key_index not in account.api_keys or not account.limits.exempt:
-            raise ValueError(f"exempt_resizer: {account_index}/{api_key_index} is not an exempt account's key")
+        account, key = self._exempt_key(account_index, api_key_index, "exempt_resizer")
         scheduler = self._scheduler
         live = state.live_orders
 
@@ -397,12 +389,20 @@ class Engine:
             if order.account_index != account_index:
                 raise ValueError(f"exempt_resizer: order {order.order_index} is not account {account_index}'s")
             if live.get(order.order_index) is order and \
-                    resize_in_place(state, account, account.api_keys[api_key_index], order, size, now_ns):
+                    resize_in_place(state, account, key, order, size, now_ns):
                 return order.order_index
             return self.resize_exempt(now_ns, account_index, api_key_index, order.market_index, order.order_index,
                                       order.price, size)
 
         return resize
+
+    def _exempt_key(self, account_index: int, api_key_index: int, caller: str) -> tuple[Account, ApiKey]:
+        """The account and key of an account exempt from limits; ValueError for any other."""
+        account = self._state.accounts.get(account_index)
+        key = account.api_keys.get(api_key_index) if account is not None else None
+        if account is None or key is None or not account.limits.exempt:
+            raise ValueError(f"{caller}: {account_index}/{api_key_index} is not an exempt account's key")
+        return account, key
 
     # ---- time ----------------------------------------------------------------------------------------
 
