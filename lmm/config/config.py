@@ -71,6 +71,9 @@ def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = 
     return check, text
 
 
+ANY_BOOL: tuple[Callable[[Any], str | None], str] = ((lambda v: None), "true or false")  # the type check is enough
+
+
 def _choice(*options: str) -> tuple[Callable[[Any], str | None], str]:
     def check(value: Any) -> str | None:
         return None if value in options else "not one of the accepted values"
@@ -133,7 +136,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "rate_limit_send_interval": _key(0.1, float, _range(0, 60)),
     },
     "quota_recovery": {
-        "enabled": _key(True, bool, ((lambda v: None), "true or false")),
+        "enabled": _key(True, bool, ANY_BOOL),
         "trigger_threshold": _key(5, int, _range(0, 100_000)),
         "target_quota": _key(50, int, _range(1, 100_000)),
         "max_attempts": _key(3, int, _range(1, 100)),
@@ -162,17 +165,17 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "book_stale_floor_sec": _key(1.0, float, _range(0.05, 3600)),
         "book_stale_cadence_multiple": _key(20.0, float, _range(1, 10_000)),
         "book_hold_cadence_multiple": _key(4.0, float, _range(1, 10_000)),
-        "cancel_foreign_orders": _key(True, bool, ((lambda v: None), "true or false")),
+        "cancel_foreign_orders": _key(True, bool, ANY_BOOL),
     },
     "risk": {  # the kill switch (lmm/core/kill_switch.py); 0 turns a limit off
         "max_drawdown_usd": _key(200.0, float, _range(0, None)),
         "max_daily_loss_usd": _key(100.0, float, _range(0, None)),
         "max_position_usd": _key(0.0, float, _range(0, None)),
         "max_fills_per_minute": _key(60, int, _range(0, 1_000_000)),
-        "flatten_on_kill": _key(False, bool, ((lambda v: None), "true or false")),
+        "flatten_on_kill": _key(False, bool, ANY_BOOL),
     },
     "markout_guard": {  # widen the side being picked off (lmm/core/markout_tracker.py); off by default
-        "enabled": _key(False, bool, ((lambda v: None), "true or false")),
+        "enabled": _key(False, bool, ANY_BOOL),
         "horizon": _key("1s", str, _choice("1s", "5s")),
         "window_fills": _key(20, int, _range(1, 1000)),
         "window_seconds": _key(300.0, float, _range(1, 86_400)),
