@@ -6,8 +6,10 @@ imported only here, when the report is written, with the Agg backend (no display
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +29,27 @@ def _pyplot() -> Any:
     return plt
 
 
+@contextlib.contextmanager
+def png_figure(path: Path, *args: Any, **kwargs: Any) -> Iterator[tuple[Any, Any]]:
+    """``(fig, axes)`` of ``plt.subplots(*args, **kwargs)``, saved to ``path`` as PNG when the block ends without
+    an error, and closed in any case."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(*args, **kwargs)
+    try:
+        yield fig, axes
+        fig.tight_layout()
+        fig.savefig(path, format="png", dpi=100)
+    finally:
+        plt.close(fig)
+
+
 def _nan(value: float | None) -> float:
     return math.nan if value is None else value
 
 
 def plot_mid_and_fills(report: dict[str, Any], path: Path) -> None:
-    plt = _pyplot()
     series = report["series"]
-    fig, ax = plt.subplots(figsize=(10, 4))
-    try:
+    with png_figure(path, figsize=(10, 4)) as (_, ax):
         ax.plot(series["t_s"], [_nan(m) for m in series["mid"]], color="tab:blue", linewidth=1,
                 label=report.get("mid_label", "tape mid"))
         for is_buy, marker, color, label in ((True, "^", "tab:green", "buy"), (False, "v", "tab:red", "sell")):
@@ -48,18 +62,12 @@ def plot_mid_and_fills(report: dict[str, Any], path: Path) -> None:
         ax.set_title(f"{report['symbol']}: the mid and the bot's fills")
         ax.legend(loc="best")
         ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(path, format="png", dpi=100)
-    finally:
-        plt.close(fig)
 
 
 def plot_position_and_equity(report: dict[str, Any], path: Path) -> None:
-    plt = _pyplot()
     series = report["series"]
     collateral = report["assumptions"]["collateral_usd"]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5), sharex=True)
-    try:
+    with png_figure(path, 2, 1, figsize=(10, 5), sharex=True) as (_, (top, bottom)):
         top.step(series["t_s"], series["position"], where="post", color="tab:purple")
         top.axhline(0, color="black", linewidth=0.5)
         top.set_ylabel("position (base)")
@@ -70,18 +78,12 @@ def plot_position_and_equity(report: dict[str, Any], path: Path) -> None:
         bottom.set_ylabel("net PnL (USD)")
         bottom.set_xlabel("seconds from the start of the window")
         bottom.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(path, format="png", dpi=100)
-    finally:
-        plt.close(fig)
 
 
 def plot_markouts(report: dict[str, Any], path: Path) -> None:
-    plt = _pyplot()
     horizons = list(report["markouts_bps"])
     width = 0.27
-    fig, ax = plt.subplots(figsize=(10, 4))
-    try:
+    with png_figure(path, figsize=(10, 4)) as (_, ax):
         for i, (side, color) in enumerate(SIDES):
             cells = [report["markouts_bps"][h][side] for h in horizons]
             ax.bar([x + (i - 1) * width for x in range(len(horizons))], [_nan(c["mean_bps"]) for c in cells],
@@ -93,10 +95,6 @@ def plot_markouts(report: dict[str, Any], path: Path) -> None:
         ax.set_title("markouts by horizon (error bars: one standard error)")
         ax.legend(loc="best")
         ax.grid(axis="y", alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(path, format="png", dpi=100)
-    finally:
-        plt.close(fig)
 
 
 def write_plots(report: dict[str, Any], out: Path) -> list[Path]:

@@ -209,10 +209,7 @@ def write_heatmap(rows: Sequence[dict[str, Any]], swept_keys: Sequence[str], pat
     varying = _varying(rows, swept_keys)
     if len(varying) < 2:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from lmm.daemon.backtest_plots import png_figure
 
     x_key, y_key = varying[:2]
     xs, ys = _axis({r[x_key] for r in rows}), _axis({r[y_key] for r in rows})
@@ -223,8 +220,8 @@ def write_heatmap(rows: Sequence[dict[str, Any]], swept_keys: Sequence[str], pat
     grid = [[math.nan] * len(xs) for _ in ys]
     for (i, j), values in cells.items():
         grid[i][j] = sum(values) / len(values)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.0 + 0.9 * len(xs)), max(4.0, 1.0 + 0.6 * len(ys))))
-    try:
+    size = (max(6.0, 1.0 + 0.9 * len(xs)), max(4.0, 1.0 + 0.6 * len(ys)))
+    with png_figure(path, figsize=size) as (fig, ax):
         finite = [v for line in grid for v in line if not math.isnan(v)]
         norm = None
         if finite and min(finite) < 0 < max(finite):  # losses red, gains green, 0 in the middle
@@ -245,10 +242,6 @@ def write_heatmap(rows: Sequence[dict[str, Any]], swept_keys: Sequence[str], pat
         others = varying[2:]
         ax.set_title(f"{metric} by swept values" + (f"\n(mean over {', '.join(others)})" if others else ""),
                      fontsize=10)
-        fig.tight_layout()
-        fig.savefig(path, format="png", dpi=100)
-    finally:
-        plt.close(fig)
     return True
 
 
