@@ -29,6 +29,14 @@ DEFAULT_SOURCE = next((d / "shared" / "data" / USDM_NAME for d in (ROOT.parent, 
                        if (d / "shared" / "data" / USDM_NAME).exists()), ROOT.parent / "shared" / "data" / USDM_NAME)
 
 
+def tape_or_default(tape: str | None, tmp: Path) -> Path:
+    """``--tape``, or the real ETHUSDT recording imported into ``tmp``."""
+    if tape:
+        return Path(tape)
+    import_hftbacktest(DEFAULT_SOURCE, tmp / "eth")
+    return tmp / "eth"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tape", help="tape directory (default: the imported ../shared/data ETHUSDT recording)")
@@ -36,9 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
-        tape_dir = Path(args.tape) if args.tape else Path(tmp) / "eth"
-        if not args.tape:
-            import_hftbacktest(DEFAULT_SOURCE, tape_dir)
+        tape_dir = tape_or_default(args.tape, Path(tmp))
         start = open_tape(tape_dir).span_ns()[0]
         end = None if args.seconds is None else start + int(args.seconds * 1e9)
         config = load_config(None, env={"LMM_VOL_OBI_WARMUP_SECONDS": "30"})

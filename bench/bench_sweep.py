@@ -27,13 +27,11 @@ from lmm.config.config import load_config
 from lmm.daemon.backtest import BacktestOptions
 from lmm.daemon.sweep import run_sweep, tasks_for
 from lmm.daemon.sweep_grid import expand
-from lmm.venue.tape.hftbacktest import import_hftbacktest
 from lmm.venue.tape.reader import open_tape
 
-ROOT = Path(__file__).resolve().parents[1]
-USDM_NAME = "binance-usdm-ethusdt-20240808.gz"
-DEFAULT_SOURCE = next((d / "shared" / "data" / USDM_NAME for d in (ROOT.parent, ROOT.parent.parent)
-                       if (d / "shared" / "data" / USDM_NAME).exists()), ROOT.parent / "shared" / "data" / USDM_NAME)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_backtest import tape_or_default
+
 GRID = {"grid": {"vol_obi.c1_ticks": [0, 20], "vol_obi.min_half_spread_bps": [1.5, 3]}}
 DEMO = {"LMM_VOL_OBI_WARMUP_SECONDS": "30", "LMM_VOL_OBI_VOL_TO_HALF_SPREAD": "2",
         "LMM_TRADING_DEFAULT_QUOTE_UPDATE_THRESHOLD_BPS": "0.7"}
@@ -48,9 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
-        tape_dir = Path(args.tape) if args.tape else Path(tmp) / "eth"
-        if not args.tape:
-            import_hftbacktest(DEFAULT_SOURCE, tape_dir)
+        tape_dir = tape_or_default(args.tape, Path(tmp))
         start = open_tape(tape_dir).span_ns()[0]
         options = BacktestOptions(tape_dir, start_ns=start, end_ns=start + int(args.seconds * 1e9))
         tasks = tasks_for(expand(GRID), load_config(None, env=DEMO), options, Path(tmp) / "out", False)
