@@ -23,7 +23,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lmm.config.config import Config
 from lmm.venue.base import Venue
@@ -42,7 +42,9 @@ from sim.market import SyntheticMarket
 from sim.market_params import MarketParams
 from sim.market_profile import default_market_params
 from sim.markets import DEFAULT_MARKETS, MarketSpec
-from sim.replay import ReplayConfig, ReplayMarket
+
+if TYPE_CHECKING:
+    from sim.replay import ReplayMarket
 
 log = logging.getLogger("lighter_mm.local_venue")
 
@@ -100,6 +102,8 @@ class LocalVenue:
         self._driver = driver
         self.market: SyntheticMarket | ReplayMarket | None = None
         if params.with_market and params.binance_tape is not None:
+            from sim.replay import ReplayConfig, ReplayMarket  # a tape replay only: not on every start-up
+
             self.market = ReplayMarket(self.engine, ReplayConfig(params.binance_tape), params.market_params,
                                        seed=params.seed, start_ns=clock.wall_ns())
         elif params.with_market:
