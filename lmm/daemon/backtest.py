@@ -27,10 +27,12 @@ from lmm.daemon.backtest_signal import MidPath, depths_for, replay_signal, signa
 from lmm.daemon.run import run_daemon
 from lmm.daemon.venues import open_local
 from lmm.venue.clock import VirtualClock, virtual_time_loop
+from lmm.venue.local.inverse import BASE_DECIMALS, ContractsToBase
 from lmm.venue.local.lighter_tape_market import LighterTapeMarket
 from lmm.venue.local.mirror import RISK_AVERSE, BookMirror
 from lmm.venue.local.tape_market import BinanceTapeMarket
 from lmm.venue.local.venue import LocalVenue, LocalVenueParams
+from lmm.venue.tape.hftbacktest import coinm_contract_usd
 from lmm.venue.tape.reader import Tape, open_tape
 from sim.engine import Engine
 from sim.markets import MarketSpec
@@ -73,8 +75,21 @@ class TapeMarketInfo:
     venue: str
     symbol: str
     price_decimals: int
-    size_decimals: int
+    size_decimals: int  # the traded grid: the base asset's (an inverse tape's contracts are converted)
     market_id: int | None = None  # Lighter's market index
+    contract_usd: float | None = None  # an inverse market: one contract's USD value
+    tape_size_decimals: int | None = None  # an inverse market: the tape's own grid, in contracts
+
+    def contracts_to_base(self) -> ContractsToBase | None:
+        if self.contract_usd is None:
+            return None
+        return ContractsToBase(self.contract_usd, self.price_decimals, self.tape_size_decimals or 0,
+                               self.size_decimals)
+
+    @property
+    def tape_decimals(self) -> int:
+        """The size grid of the tape's own records."""
+        return self.size_decimals if self.tape_size_decimals is None else self.tape_size_decimals
 
 
 class SeriesRecorder:
@@ -116,9 +131,13 @@ def tape_market(tape: Tape, symbol: str | None, venue: str | None = None) -> Tap
     if meta is None:
         raise BacktestError(f"{tape.directory}: no {venue.capitalize()} market {symbol} "
                             f"(the tape has {', '.join(sorted(markets))})")
+    if meta.size_unit == "contracts":
+        contract_usd = meta.contract_usd or coinm_contract_usd(meta.symbol)  # tapes imported before it was kept
+        return TapeMarketInfo(venue, meta.symbol, meta.price_decimals, BASE_DECIMALS, meta.market_id,
+                              contract_usd=contract_usd, tape_size_decimals=meta.size_decimals)
     if meta.size_unit != "base":
-        raise BacktestError(f"{tape.directory}: {meta.symbol} is an inverse ({meta.market}) market sized in "
-                            f"{meta.size_unit}; only linear markets sized in the base asset can be backtested yet")
+        raise BacktestError(f"{tape.directory}: {meta.symbol} is sized in {meta.size_unit}, neither the base asset "
+                            f"nor contracts")
     return TapeMarketInfo(venue, meta.symbol, meta.price_decimals, meta.size_decimals, meta.market_id)
 
 
@@ -171,8 +190,8 @@ def run_backtest(config: Config, options: BacktestOptions) -> dict[str, Any]:
                 tape, info.symbol, info.market_id or 0, info.price_decimals, info.size_decimals, mirror, clock,
                 **common)
         else:
-            market = BinanceTapeMarket(tape, info.symbol, info.price_decimals, info.size_decimals, mirror, clock,
-                                       **common)
+            market = BinanceTapeMarket(tape, info.symbol, info.price_decimals, info.tape_decimals, mirror, clock,
+                                       contracts=info.contracts_to_base(), **common)
         replay["market"] = market
         await market.run()
         await asyncio.Event().wait()  # the venue's tasks must not end: the daemon would call it a failure
@@ -220,7 +239,7 @@ def analyse(report: dict[str, Any], config: Config, tape: Tape, info: TapeMarket
     ``binance``: the traded book's own mid at every change and its imbalance z. ``lighter``: the traded market's
     mid (sampled every 100 ms, as for the markouts) and the z of the tape's Binance market, when it has one."""
     if info.venue == "binance":
-        path, samples = replay_signal(tape, info.symbol, info.price_decimals, info.size_decimals, config,
+        path, samples = replay_signal(tape, info.symbol, info.price_decimals, info.tape_decimals, config,
                                       window[0], window[1], depths_for(config))
         source = info.symbol
     else:
@@ -283,7 +302,8 @@ def build_report(venue: LocalVenue, market: TapeMarket | None, status: int, opti
         "assumptions": {"queue_model": options.queue_model, "queue_power": options.queue_power,
                         "entry_latency_s": options.entry_latency_s, "tier": options.tier,
                         "collateral_usd": options.collateral_usd, "mirror_band_bps": options.band_bps,
-                        "book_published_every_ms": 50},
+                        "book_published_every_ms": 50,
+                        "contract_usd": info.contract_usd},
         "replay": None if market is None else {
             "events": market.stats.events, "depth_events": market.stats.depth_events,
             "trades": market.stats.trades, "syncs": market.stats.syncs, "gaps": market.stats.gaps},

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from backtest_support import demo_config
 
-from lmm.daemon.backtest import BacktestError, BacktestOptions, run_backtest
+from lmm.daemon.backtest import BacktestOptions, run_backtest
 from lmm.venue.clock import VirtualClock, virtual_time_loop
 from lmm.venue.local.mirror import BookMirror
 from lmm.venue.local.tape_market import BinanceTapeMarket
@@ -89,15 +89,6 @@ def test_the_mirrored_book_is_the_tapes_book(eth_tape: Path):
         loop.close()
     assert counts["checked"] > 2000
     assert counts["differ"] <= counts["checked"] // 1000, counts
-
-
-def test_an_inverse_market_is_refused_with_a_clear_error(tmp_path: Path):
-    if not COINM.exists():
-        pytest.skip("COIN-M recording not present")
-    out = tmp_path / "btc"
-    import_hftbacktest(COINM, out)
-    with pytest.raises(BacktestError, match="inverse"):
-        run_backtest(demo_config(tmp_path), BacktestOptions(out))
 
 
 def test_the_tapes_level_columns_are_the_raw_frames_parsed_as_the_sync_parses_them(eth_tape: Path):

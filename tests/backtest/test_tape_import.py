@@ -51,6 +51,7 @@ def test_usdm_import_is_exact_and_info_is_clean(usdm_tape, capsys):
     out, report = usdm_tape
     info = report.symbol
     assert (info.symbol, info.market, info.price_decimals, info.size_decimals) == ("ETHUSDT", "usdm", 2, 3)
+    assert info.contract_usd is None and "contract_usd" not in (out / "manifest.json").read_text()
     assert report.lines == report.rows == 74655 and report.bad_lines == 0
     assert report.by_kind == {s.BINANCE_DEPTH: 6586, s.BINANCE_BOOK_TICKER: 53992, s.BINANCE_TRADE: 14076,
                               s.BINANCE_SNAPSHOT: 1}
@@ -92,9 +93,10 @@ def test_reading_the_real_tape_gives_pyarrows_values_in_both_orders(usdm_tape):
 def test_coinm_import_contracts_and_info_is_clean(coinm_tape):
     out, report = coinm_tape
     info = report.symbol
-    assert (info.symbol, info.market, info.price_decimals, info.size_decimals, info.size_unit) == (
-        "BTCUSD_PERP", "coinm", 1, 0, "contracts")
+    assert (info.symbol, info.market, info.price_decimals, info.size_decimals, info.size_unit, info.contract_usd) == (
+        "BTCUSD_PERP", "coinm", 1, 0, "contracts", 100.0)
     tape = open_tape(out)
+    assert tape.manifest.symbol("binance", "BTCUSD_PERP").contract_usd == 100.0  # kept in the manifest
     first_depth = next(tape.events(kinds=[s.BINANCE_DEPTH]))
     assert first_depth[8][:2] == [617736, 617764] and first_depth[9][:2] == [1001, 412]  # 61773.6, 1001 contracts
     report_ = check_tape(tape)

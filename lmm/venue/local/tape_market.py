@@ -7,6 +7,8 @@ Rules (and those of ``tape_replay``):
   emptied and rebuilt at the next sync.
 - The levels are read as the tape's integer columns: the tape parsed the raw frames with the sync's own
   contract (``lmm.venue.tape.decode``), so the sync gets them on its grid without parsing the JSON again.
+- An inverse market (``contracts``: a ``ContractsToBase``): the sync keeps the tape's contracts; the mirror and
+  the trades get base lots, each size converted at its own price (``lmm.venue.local.inverse``).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from collections.abc import Callable, Iterable
 
 from lmm.book.binance_depth import BinanceDepthSync, DepthEvent, DepthSnapshot, SyncAction
 from lmm.venue.clock import VirtualClock
+from lmm.venue.local.inverse import ContractsToBase
 from lmm.venue.local.mirror import BookMirror
 from lmm.venue.local.tape_replay import SNAPSHOT_DEPTH, TapeReplay
 from lmm.venue.tape.reader import Tape
@@ -28,10 +31,14 @@ DEFAULT_SNAPSHOT_LIMIT = 1000
 class BinanceTapeMarket(TapeReplay):
     def __init__(self, tape: Tape, symbol: str, price_decimals: int, size_decimals: int, mirror: BookMirror,
                  clock: VirtualClock, *, start_ns: int | None = None, end_ns: int | None = None,
-                 band_bps: float = 300.0, on_second: Callable[[int, int | None], None] | None = None) -> None:
+                 band_bps: float = 300.0, on_second: Callable[[int, int | None], None] | None = None,
+                 contracts: ContractsToBase | None = None) -> None:
+        """``price_decimals``/``size_decimals``: the tape's grid; ``contracts``: an inverse market's sizes as base
+        lots (the engine's grid), None for a linear market."""
         super().__init__(tape, symbol, mirror, clock, start_ns=start_ns, end_ns=end_ns, band_bps=band_bps,
                          on_second=on_second)
         self.sync = BinanceDepthSync(price_decimals, size_decimals)
+        self._contracts = contracts
 
     def mid_ticks2(self) -> int | None:
         return self.sync.mid_ticks2() if self.sync.synced else None
@@ -40,7 +47,9 @@ class BinanceTapeMarket(TapeReplay):
         return self.sync.bids.best(), self.sync.asks.best()
 
     def _levels(self, is_ask: bool) -> Iterable[tuple[int, int]]:
-        return (self.sync.asks if is_ask else self.sync.bids).levels(SNAPSHOT_DEPTH)
+        levels = (self.sync.asks if is_ask else self.sync.bids).levels(SNAPSHOT_DEPTH)
+        to_base = self._contracts
+        return levels if to_base is None else [(price, to_base(price, lots)) for price, lots in levels]
 
     async def _replay(self) -> None:
         stats = self.stats
@@ -55,7 +64,8 @@ class BinanceTapeMarket(TapeReplay):
             elif kind == BINANCE_TRADE:
                 stats.trades += 1
                 if self.sync.synced:  # price_tick, qty_lots, buyer_is_maker
-                    self._mirror.trade(ev[6], ev[7], aggressor_is_buy=not ev[8], now_ns=now)
+                    lots = ev[7] if self._contracts is None else self._contracts(ev[6], ev[7])
+                    self._mirror.trade(ev[6], lots, aggressor_is_buy=not ev[8], now_ns=now)
             else:
                 self._on_snapshot(ev, now)
             self._sample_mid(now)
@@ -89,4 +99,9 @@ class BinanceTapeMarket(TapeReplay):
             log.warning("tape %s: depth chain broken; the mirrored book is emptied until the next sync", self._symbol)
             self._mirror.clear(now)
         elif sync.synced and applied is not None and sync.last_final_id == final_id:
-            self._mirror_changes(*applied, now)
+            bid_ticks, bid_lots, ask_ticks, ask_lots = applied
+            to_base = self._contracts
+            if to_base is not None:
+                bid_lots = [to_base(price, lots) for price, lots in zip(bid_ticks, bid_lots, strict=True)]
+                ask_lots = [to_base(price, lots) for price, lots in zip(ask_ticks, ask_lots, strict=True)]
+            self._mirror_changes(bid_ticks, bid_lots, ask_ticks, ask_lots, now)

@@ -18,7 +18,8 @@ def _import(args: argparse.Namespace) -> int:
         print(f"unknown format {args.format!r}; known: {FORMAT}", file=sys.stderr)
         return 2
     options = ImportOptions(symbol=args.symbol, market=args.market, price_decimals=args.price_decimals,
-                            size_decimals=args.size_decimals, snapshot_limit=args.snapshot_limit)
+                            size_decimals=args.size_decimals, contract_usd=args.contract_usd,
+                            snapshot_limit=args.snapshot_limit)
     try:
         report = import_hftbacktest(args.file, args.out, options)
     except (ValueError, FileExistsError, FileNotFoundError) as exc:
@@ -27,7 +28,8 @@ def _import(args: argparse.Namespace) -> int:
     info = report.symbol
     kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(report.by_kind.items()))
     print(f"imported {report.lines} lines ({report.bad_lines} unusable) into {args.out}: {kinds}")
-    print(f"{info.symbol} ({info.market}): tick {info.tick_size}, lot {info.lot_size} ({info.size_unit})")
+    value = f", {info.contract_usd:g} USD each" if info.contract_usd else ""
+    print(f"{info.symbol} ({info.market}): tick {info.tick_size}, lot {info.lot_size} ({info.size_unit}{value})")
     return 0
 
 
@@ -75,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("--market", choices=("usdm", "coinm"), help="default: coinm when the symbol has a '_'")
     imp.add_argument("--price-decimals", type=int, help="price grid 10^-N (default: inferred from the file)")
     imp.add_argument("--size-decimals", type=int, help="size grid 10^-N (default: inferred from the file)")
+    imp.add_argument("--contract-usd", type=float,
+                     help="COIN-M: one contract's value in USD (default: 100 for BTCUSD, 10 for the others)")
     imp.add_argument("--snapshot-limit", type=int, default=1000, help="levels the snapshots requested (1000)")
     imp.set_defaults(run=_import)
     info = commands.add_parser("info", help="manifest, size, gaps, resyncs, book replay checks")

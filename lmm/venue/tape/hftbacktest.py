@@ -7,7 +7,8 @@ Rules:
 - The JSON is stored exactly as it appears on the line; the typed columns are decoded from it by the
   tape writer, so the import and the recorder share one decoder.
 - USD-M or COIN-M is detected from the symbol (COIN-M symbols carry a `_`, e.g. BTCUSD_PERP; sizes are
-  contracts) unless given. The integer grid is the coarsest one that holds every price and size in the
+  contracts, each worth `contract_usd` USD: Binance's 100 for BTCUSD, 10 for every other COIN-M symbol) unless
+  given. The integer grid is the coarsest one that holds every price and size in the
   file exactly (trailing zeros ignored: "97000.10" needs one decimal), found in a first pass, unless given.
   The snapshot's requested limit is not in the file: hftbacktest's collector asks for 1000 levels.
 """
@@ -38,6 +39,7 @@ class ImportOptions:
     market: str | None = None  # usdm or coinm (default: from the symbol)
     price_decimals: int | None = None
     size_decimals: int | None = None
+    contract_usd: float | None = None  # COIN-M: one contract's USD value (default: coinm_contract_usd)
     snapshot_limit: int = COLLECTOR_SNAPSHOT_LIMIT
     flush_rows: int = 20_000
 
@@ -49,6 +51,11 @@ class ImportReport:
     bad_lines: int
     by_kind: dict[str, int]
     symbol: SymbolInfo
+
+
+def coinm_contract_usd(symbol: str) -> float:
+    """One COIN-M contract's value in USD, as Binance specifies it: 100 for BTCUSD, 10 for every other."""
+    return 100.0 if symbol.upper().startswith("BTCUSD") else 10.0
 
 
 def _open_text(path: Path) -> io.TextIOBase:
@@ -164,8 +171,11 @@ def import_hftbacktest(path: str | Path, out_dir: str | Path, options: ImportOpt
     market = options.market or ("coinm" if "_" in symbol else "usdm")
     if market not in ("usdm", "coinm"):
         raise ValueError(f"market must be usdm or coinm, got {market!r}")
+    if options.contract_usd is not None and (market != "coinm" or options.contract_usd <= 0):
+        raise ValueError("a contract value is given only for a COIN-M market, and is positive")
+    contract_usd = None if market != "coinm" else options.contract_usd or coinm_contract_usd(symbol)
     info = SymbolInfo("binance", symbol, price_decimals, size_decimals, market=market,
-                      size_unit="contracts" if market == "coinm" else "base")
+                      size_unit="contracts" if market == "coinm" else "base", contract_usd=contract_usd)
     source = {"kind": "import", "format": FORMAT, "file": path.name, "market": market,
               "snapshot_limit_assumed": options.snapshot_limit}
     lines = rows = bad = 0

@@ -4,7 +4,8 @@ Rules: written atomically (temporary file, then rename) at start and after every
 time, so a killed recorder leaves a manifest at most one flush old; readers take the row counts and exact
 time span from the data files, the manifest only describes. Symbols are keyed by venue; each has its
 integer grid (`price_decimals`, `size_decimals`: prices are stored in units of 10**-price_decimals), the
-decimal tick and lot as text, and venue details (Lighter `market_id`, Binance `market`: usdm or coinm).
+decimal tick and lot as text, and venue details (Lighter `market_id`, Binance `market`: usdm or coinm; a COIN-M
+market is sized in contracts, and `contract_usd` is one contract's value in USD).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class SymbolInfo:
     market_id: int | None = None  # Lighter market index
     market: str = ""  # Binance: usdm or coinm
     size_unit: str = "base"  # "base" asset, or "contracts" (COIN-M)
+    contract_usd: float | None = None  # contracts: the USD value of one contract (BTCUSD_PERP: 100)
 
     @property
     def grid(self) -> Grid:
@@ -72,7 +74,8 @@ class Manifest:
     def to_json(self) -> dict[str, Any]:
         symbols: dict[str, dict[str, Any]] = {}
         for info in self.symbols:
-            entry = {k: v for k, v in asdict(info).items() if k not in ("venue", "symbol")}
+            entry = {k: v for k, v in asdict(info).items()
+                     if k not in ("venue", "symbol") and not (k == "contract_usd" and v is None)}
             entry.update(tick_size=info.tick_size, lot_size=info.lot_size)
             symbols.setdefault(info.venue, {})[info.symbol] = entry
         return {"format": s.FORMAT_NAME, "schema_version": self.schema_version, "venues": self.venues,
@@ -91,7 +94,7 @@ class Manifest:
             for symbol, entry in entries.items():
                 infos.append(SymbolInfo(venue, symbol, int(entry["price_decimals"]), int(entry["size_decimals"]),
                                         entry.get("market_id"), entry.get("market", ""),
-                                        entry.get("size_unit", "base")))
+                                        entry.get("size_unit", "base"), entry.get("contract_usd")))
         return cls(tuple(infos), data.get("start_ns"), data.get("end_ns"), data.get("source", {}),
                    data.get("writer", {}), version)
 
