@@ -1,5 +1,6 @@
-"""The backtester on the real ETHUSDT tape in ../shared/data: the unchanged daemon on the local venue, the
-tape's book mirrored into the engine, on a virtual clock that follows the tape."""
+"""The backtester on the real tapes in ../shared/data (ETHUSDT; the end-to-end tests on the inverse BTCUSD_PERP
+too, see test_backtest_coinm.py): the unchanged daemon on the local venue, the tape's book mirrored into the
+engine, on a virtual clock that follows the tape."""
 from __future__ import annotations
 
 import asyncio
@@ -34,6 +35,12 @@ def eth_tape(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module", params=["ETHUSDT", "BTCUSD_PERP"])
+def real_tape(request: pytest.FixtureRequest, eth_tape: Path) -> Path:
+    """Each real tape: the linear ETHUSDT and the inverse BTCUSD_PERP (its contracts traded as bitcoin)."""
+    return eth_tape if request.param == "ETHUSDT" else request.getfixturevalue("btc_tape_once")
+
+
 
 
 def window(tape: Path) -> BacktestOptions:
@@ -41,8 +48,8 @@ def window(tape: Path) -> BacktestOptions:
     return BacktestOptions(tape, start_ns=start, end_ns=start + WINDOW_S * 10**9)
 
 
-def test_a_backtest_runs_end_to_end_and_repeats_exactly(eth_tape: Path, tmp_path: Path):
-    cfg, options = demo_config(tmp_path), window(eth_tape)
+def test_a_backtest_runs_end_to_end_and_repeats_exactly(real_tape: Path, tmp_path: Path):
+    cfg, options = demo_config(tmp_path), window(real_tape)
     first = run_backtest(cfg, options)
     assert first["exit_status"] == 0
     assert first["replay"]["syncs"] == 1 and first["replay"]["gaps"] == 0
@@ -51,11 +58,16 @@ def test_a_backtest_runs_end_to_end_and_repeats_exactly(eth_tape: Path, tmp_path
     for key in ("fills", "pnl_net_usd", "markouts_bps"):
         assert key in first
     assert first["markouts_bps"]["1s"]["all"]["count"] > 0
+    # sizes in the base asset (an inverse tape's contracts converted): the volume is their value at the fill prices
+    assert first["assumptions"]["contract_usd"] == (100.0 if first["symbol"] == "BTCUSD_PERP" else None)
+    sizes, prices = first["series"]["fill_size"], first["series"]["fill_price"]
+    assert all(0 < size < 1 for size in sizes)  # the demo's order size: a fraction of a coin, not contracts
+    assert first["volume_usd"] == pytest.approx(sum(s * p for s, p in zip(sizes, prices, strict=True)), rel=1e-9)
     assert json.dumps(run_backtest(cfg, options), sort_keys=True) == json.dumps(first, sort_keys=True)
 
 
-def test_quotes_inside_the_spread_fill_and_quotes_100_bp_away_do_not(eth_tape: Path, tmp_path: Path):
-    options = window(eth_tape)
+def test_quotes_inside_the_spread_fill_and_quotes_100_bp_away_do_not(real_tape: Path, tmp_path: Path):
+    options = window(real_tape)
     far = run_backtest(demo_config(tmp_path, min_half_spread_bps=100), options)
     assert far["orders"] >= 2, "the bot quoted"
     assert far["fills"] == 0
