@@ -3,21 +3,15 @@ too, see test_backtest_coinm.py): the unchanged daemon on the local venue, the t
 engine, on a virtual clock that follows the tape."""
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import pytest
-from backtest_support import demo_config
+from backtest_support import demo_config, mirror_against_tape
 
 from lmm.daemon.backtest import BacktestOptions, run_backtest
-from lmm.venue.clock import VirtualClock, virtual_time_loop
-from lmm.venue.local.mirror import BookMirror
-from lmm.venue.local.tape_market import BinanceTapeMarket
 from lmm.venue.tape.hftbacktest import import_hftbacktest
 from lmm.venue.tape.reader import open_tape
-from sim.engine import Engine
-from sim.markets import MarketSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = next((d / "shared" / "data" for d in (ROOT.parent, ROOT.parent.parent) if (d / "shared" / "data").is_dir()),
@@ -78,27 +72,8 @@ def test_quotes_inside_the_spread_fill_and_quotes_100_bp_away_do_not(real_tape: 
 def test_the_mirrored_book_is_the_tapes_book(eth_tape: Path):
     """After every applied depth event, the engine's touch is the synced tape book's touch (the product's own
     Binance sync); a trade applied just before the diff that reports it may leave it one event behind."""
-    tape = open_tape(eth_tape)
-    spec = MarketSpec(market_id=1, symbol="ETHUSDT", price_decimals=2, size_decimals=3, min_base_amount=1,
-                      min_quote_amount=0)
-    engine = Engine((spec,))
-    clock = VirtualClock(wall_epoch_ns=tape.span_ns()[0])
-    loop = virtual_time_loop(clock)
-    counts = {"checked": 0, "differ": 0}
-
-    class Checked(BinanceTapeMarket):
-        def _on_depth(self, ev: tuple, now: int) -> None:
-            super()._on_depth(ev, now)
-            if self.sync.synced:
-                counts["checked"] += 1
-                counts["differ"] += engine.best_bid_ask(1) != (self.sync.bids.best(), self.sync.asks.best())
-
-    start = tape.span_ns()[0]
-    market = Checked(tape, "ETHUSDT", 2, 3, BookMirror(engine, 1), clock, end_ns=start + 2 * WINDOW_S * 10**9)
-    try:
-        loop.run_until_complete(asyncio.wait_for(market.run(), timeout=3600))
-    finally:
-        loop.close()
+    counts = mirror_against_tape(eth_tape, "ETHUSDT", 2, 3, 2 * WINDOW_S, lambda engine, sync:
+                                 engine.best_bid_ask(1) != (sync.bids.best(), sync.asks.best()))
     assert counts["checked"] > 2000
     assert counts["differ"] <= counts["checked"] // 1000, counts
 
