@@ -76,7 +76,9 @@ class BookMirror:
         self._maker = _Account(engine)
         self._taker = _Account(engine)
         self._maker_index = self._maker.index
-        self._resize = engine.exempt_resizer(self._maker_index, MIRROR_KEY_INDEX)
+        # the maker's creates and resizes, each a transaction whose only events are level changes
+        self._orders = engine.exempt_book(self._maker_index, MIRROR_KEY_INDEX, market_id)
+        self._resize = self._orders.resize
         self._held_prices: dict[bool, set[int]] = {False: set(), True: set()}  # is_ask -> prices with size
         self.stats = MirrorStats()
 
@@ -157,11 +159,10 @@ class BookMirror:
         if last is not None and last.account_index == self._maker.index:  # already at the back: grow it there
             self._modify(last, last.remaining + extra, now_ns)
             return
-        expiry = now_ns // 1_000_000 + ORDER_EXPIRY_MS
-        tx = CreateOrderTx(market_index=self._market_id, client_order_index=0, base_amount=extra, price=price,
-                           is_ask=is_ask, order_type=OrderType.LIMIT, time_in_force=TimeInForce.GOOD_TILL_TIME,
-                           order_expiry_ms=expiry)
-        self._send(self._maker, now_ns, tx)
+        self.stats.engine_txs += 1
+        result = self._orders.create(now_ns, is_ask, price, extra, now_ns // 1_000_000 + ORDER_EXPIRY_MS)
+        if type(result) is not int:
+            self._count(result)
 
     def _shrink(self, cut: int, queue: list, now_ns: int) -> None:
         mine = self._maker.index
