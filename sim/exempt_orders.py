@@ -110,7 +110,11 @@ class ExemptBook:
         self._engine = engine
         self._state = state
         self._scheduler = engine._scheduler
+        self._expiries, self._cancel_alls = self._scheduler.expiries, self._scheduler.cancel_alls
+        self._live = state.live_orders
         self._account = account
+        self._account_index = account.index
+        self._position = account.positions.get(market_id)  # the market's position, once it exists
         self._key = key
         self._api_key_index = api_key_index
         self._market_id = market_id
@@ -118,24 +122,52 @@ class ExemptBook:
         self._book = state.books[market_id]
 
     def _expire(self, now_ns: int) -> None:
-        scheduler = self._scheduler
-        if scheduler.has_due(now_ns // 1_000_000):
+        """`Engine.expire` when something may be due (it closes the open transactions first)."""
+        now_ms = now_ns // 1_000_000
+        expiries, cancel_alls = self._expiries, self._cancel_alls
+        if (expiries and expiries[0][0] <= now_ms) or (cancel_alls and cancel_alls[0][0] <= now_ms):
             self._engine.expire(now_ns)
 
     def resize(self, now_ns: int, order: Order, size: int) -> int | ErrorCode:
         """`Engine.resize_exempt` of ``order`` (this account's, held by the caller) to ``size`` at its price
         (0: a cancel): the order index, or the ErrorCode of the refused transaction."""
-        self._expire(now_ns)
-        account = self._account
-        if order.account_index != account.index:
-            raise ValueError(f"exempt_book: order {order.order_index} is not account {account.index}'s")
+        now_ms = now_ns // 1_000_000
+        expiries, cancel_alls = self._expiries, self._cancel_alls
+        if (expiries and expiries[0][0] <= now_ms) or (cancel_alls and cancel_alls[0][0] <= now_ms):
+            self._engine.expire(now_ns)
+        if order.account_index != self._account_index:
+            raise ValueError(f"exempt_book: order {order.order_index} is not account {self._account_index}'s")
         state = self._state
-        if state.live_orders.get(order.order_index) is order and \
-                resize_open(state, account, self._key, order, size, now_ns):
-            state.levels_deferred = True
-            return order.order_index
-        return self._engine.resize_exempt(now_ns, account.index, self._api_key_index, order.market_index,
-                                          order.order_index, order.price, size)
+        index = order.order_index
+        if self._live.get(index) is order:
+            remaining = order.remaining
+            if 0 < size < remaining and order.market_index == self._market_id and \
+                    _amounts_error(self._spec, size, order.price) is None:
+                # the common case, `resize_open`'s shrink in place with the calls unrolled (an unpublished
+                # order's note is its touch)
+                key = self._key
+                key.next_nonce += 1
+                state.height += 1
+                order.trigger_price = 0
+                position = self._position
+                if position is None:
+                    position = self._position = self._account.positions[order.market_index]
+                if order.reduce_only:
+                    pass  # no lots tallied
+                elif order.is_ask:
+                    position.open_ask_lots += size - remaining
+                else:
+                    position.open_bid_lots += size - remaining
+                self._book.shrink(order, size)
+                order.initial_base_amount = order.filled_base + size
+                order.touch(now_ns, state.height)
+                state.levels_deferred = True
+                return index
+            if resize_open(state, self._account, self._key, order, size, now_ns):
+                state.levels_deferred = True
+                return index
+        return self._engine.resize_exempt(now_ns, self._account_index, self._api_key_index, order.market_index,
+                                          index, order.price, size)
 
     def create(self, now_ns: int, is_ask: bool, price: int, size: int, expiry_ms: int) -> int | ErrorCode:
         """`Engine.submit_exempt` of a GTT limit order (no client index) of ``size`` at ``price``: the order
@@ -152,7 +184,7 @@ class ExemptBook:
         account, key = self._account, self._key
         nonce = key.next_nonce
         _accept(state, key)
-        account.position(spec)
+        self._position = account.position(spec)
         order = Order(order_index=state.next_order_index(is_ask), client_order_index=0, market_index=spec.market_id,
                       account_index=account.index, api_key_index=self._api_key_index, nonce=nonce, is_ask=is_ask,
                       order_type=OrderType.LIMIT, time_in_force=TimeInForce.GOOD_TILL_TIME, reduce_only=False,

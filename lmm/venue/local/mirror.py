@@ -80,6 +80,8 @@ class BookMirror:
         self._orders = engine.exempt_book(self._maker_index, MIRROR_KEY_INDEX, market_id)
         self._resize = self._orders.resize
         self._held_prices: dict[bool, set[int]] = {False: set(), True: set()}  # is_ask -> prices with size
+        self._held_bids, self._held_asks = self._held_prices[False], self._held_prices[True]
+        self._bids, self._asks = self._book.bids, self._book.asks
         self.stats = MirrorStats()
 
     @property
@@ -108,13 +110,16 @@ class BookMirror:
 
     def set_level(self, is_ask: bool, price: int, size: int, now_ns: int) -> None:
         """The external level at ``price`` now holds ``size`` lots (0: gone)."""
-        self.stats.level_sets += 1
-        if size > 0:
-            self._held_prices[is_ask].add(price)
+        stats = self.stats
+        stats.level_sets += 1
+        if is_ask:
+            held_prices, level = self._held_asks, self._asks.level(price)
         else:
-            self._held_prices[is_ask].discard(price)
-        side = self._book.asks if is_ask else self._book.bids
-        level = side.level(price)
+            held_prices, level = self._held_bids, self._bids.level(price)
+        if size > 0:
+            held_prices.add(price)
+        else:
+            held_prices.discard(price)
         if level is None:  # nothing rests there
             if size > 0:
                 self._grow(is_ask, price, size, None, now_ns)
@@ -125,8 +130,11 @@ class BookMirror:
             if only.account_index != mine:
                 if size > 0:
                     self._grow(is_ask, price, size, only, now_ns)
-            elif size != only.remaining:  # grown or taken from, it holds `size`
-                self._modify(only, size, now_ns)
+            elif size != only.remaining:  # grown or taken from, it holds `size`: `_modify` unrolled
+                stats.engine_txs += 1
+                result = self._resize(now_ns, only, size)
+                if type(result) is not int:  # an ErrorCode (an IntEnum), not an order index
+                    self._count(result)
             return
         held = 0
         others = False
