@@ -3,6 +3,9 @@
 # randomness, I/O or asyncio. Integers in venue units throughout (price ticks, size lots, micro-USDC).
 # Transactions execute synchronously: a create is reported `open`/`filled`/`canceled-*` at once
 # (`in-progress` is never reported). Business rejections leave the nonce, quota and book untouched.
+# The one exception to "each transaction's events are in the outbox when it returns": `exempt_book`'s
+# transactions (a mirrored book's, level changes only) leave them to the engine's next operation of any other
+# kind, as one coalesced run (sim.exempt_orders).
 from __future__ import annotations
 
 import hashlib

@@ -19,6 +19,10 @@ Rules:
   our order fills when a trade at its price is larger than the queue ahead of it, or when the market trades
   through its price. The level's own update (the next depth diff) then resets the mirror's total.
 - The mirror never moves the engine's clock: callers pass ``now_ns`` (the tape's time).
+- The maker's creates and resizes go through ``Engine.exempt_book``: the same transactions and outcomes as
+  ``submit_exempt`` / ``resize_exempt``, their level changes reaching the outbox as one coalesced run at the
+  engine's next other operation (what the venue's book chain publishes is the same). The taker's trades are
+  ordinary exempt transactions (``submit_exempt``).
 """
 from __future__ import annotations
 
@@ -53,7 +57,8 @@ class MirrorStats:
 
 
 class _Account:
-    """A funded account exempt from limits (its transactions: ``Engine.submit_exempt`` and ``resize_exempt``)."""
+    """A funded account exempt from limits, its orders unpublished (its transactions: ``Engine.exempt_book``,
+    ``submit_exempt``)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
