@@ -3,6 +3,9 @@
 # randomness, I/O or asyncio. Integers in venue units throughout (price ticks, size lots, micro-USDC).
 # Transactions execute synchronously: a create is reported `open`/`filled`/`canceled-*` at once
 # (`in-progress` is never reported). Business rejections leave the nonce, quota and book untouched.
+# The one exception to "each transaction's events are in the outbox when it returns": `exempt_book`'s
+# transactions (a mirrored book's, level changes only) leave them to the engine's next operation of any other
+# kind, as one coalesced run (sim.exempt_orders).
 from __future__ import annotations
 
 import hashlib
@@ -36,7 +39,7 @@ from sim.engine_types import (
     WithdrawTx,
 )
 from sim.engine_views import AccountSnapshot, ApiKeyView, Event, OrderView, Trade
-from sim.exempt_orders import resize_in_place
+from sim.exempt_orders import ExemptBook, resize_in_place
 from sim.limits import QuotaCharge, SendLimits
 from sim.markets import DEFAULT_MARKETS, MarketSpec, markets_by_id
 from sim.order_txs import (
@@ -396,6 +399,15 @@ class Engine:
 
         return resize
 
+    def exempt_book(self, account_index: int, api_key_index: int, market_id: int) -> ExemptBook:
+        """Resizes and creates of this exempt account's orders on one market with the outcome of `resize_exempt`
+        and `submit_exempt`, each transaction's book level changes left to the engine's next operation of any
+        other kind (one coalesced run of level changes in the outbox: sim.exempt_orders). For an account created
+        with `publish_orders=False` (ValueError for any other)."""
+        account, key = self._exempt_key(account_index, api_key_index, "exempt_book")
+        self._book(market_id)
+        return ExemptBook(self, self._state, account, key, api_key_index, market_id)
+
     def _exempt_key(self, account_index: int, api_key_index: int, caller: str) -> tuple[Account, ApiKey]:
         """The account and key of an account exempt from limits; ValueError for any other."""
         account = self._state.accounts.get(account_index)
@@ -407,7 +419,10 @@ class Engine:
     # ---- time ----------------------------------------------------------------------------------------
 
     def expire(self, now_ns: int) -> None:
-        """Cancel orders whose expiry passed (`canceled-expired`) and run due scheduled cancel-alls."""
+        """Cancel orders whose expiry passed (`canceled-expired`) and run due scheduled cancel-alls. Every
+        transaction runs it first: it closes the transactions an `ExemptBook` left open."""
+        if self._state.levels_deferred:
+            self._state.flush()
         if self._scheduler.has_due(now_ns // 1_000_000) and run_due(self._state, self._scheduler, now_ns):
             self._state.flush()
 
@@ -416,7 +431,10 @@ class Engine:
     def take_events(self) -> list[Event]:
         """Drain the outbox, oldest first. Per transaction: trades in execution order, then one
         OrderUpdate per order it touched (final state), then the coalesced book level changes, then one
-        AccountUpdate per account whose collateral, positions or settings changed."""
+        AccountUpdate per account whose collateral, positions or settings changed (an `ExemptBook`'s
+        transactions: their level changes alone, coalesced over a run of them)."""
+        if self._state.levels_deferred:
+            self._state.flush()
         events, self._state.outbox = self._state.outbox, []
         return events
 

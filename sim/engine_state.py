@@ -34,6 +34,9 @@ class EngineState:
         self._touched_orders: dict[int, Order] = {}
         self.unpublished_accounts: set[int] = set()  # accounts whose orders get no OrderUpdate events
         self._touched_accounts: dict[int, dict[int, None]] = {}
+        # transactions of `sim.exempt_orders.ExemptBook` left open (their book level changes not yet in the
+        # outbox): `flush` closes them, before the engine's next operation of any other kind
+        self.levels_deferred = False
 
     # ---- marks and margin ---------------------------------------------------------------------------
 
@@ -157,7 +160,9 @@ class EngineState:
         self.outbox.append(TradeEvent(trade))
 
     def flush(self) -> None:
-        """Close a transaction: emit touched orders, changed book levels, then touched accounts."""
+        """Close a transaction (and any left open before it): emit touched orders, changed book levels, then
+        touched accounts."""
+        self.levels_deferred = False
         if self._touched_orders:
             self.outbox.extend(OrderUpdate(order.view()) for order in self._touched_orders.values())
             self._touched_orders.clear()

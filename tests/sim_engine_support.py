@@ -18,6 +18,7 @@ from sim.engine_types import (
     TxMeta,
     TxResult,
 )
+from sim.engine_views import BookLevelChange, Event
 from sim.markets import ETH, MICRO_PER_USDC
 
 T0 = 1_800_000_000 * 1_000_000_000  # a fixed origin, ns
@@ -100,3 +101,18 @@ class Venue:
 
 def new_venue() -> Venue:
     return Venue(Engine())
+
+
+def coalesced(events: list[Event]) -> list:
+    """The outbox with each run of book level changes as one dict (market, side, price) -> size: where each level
+    first changed in the run, with its last size. The form in which an `ExemptBook`'s open transactions must
+    leave the same events as closed ones (the feed's book chain keeps a run of changes the same way)."""
+    result: list = []
+    for event in events:
+        if isinstance(event, BookLevelChange):
+            if not result or not isinstance(result[-1], dict):
+                result.append({})
+            result[-1][(event.market_id, event.is_ask, event.price)] = event.size
+        else:
+            result.append(event)
+    return result

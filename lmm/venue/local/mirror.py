@@ -19,6 +19,10 @@ Rules:
   our order fills when a trade at its price is larger than the queue ahead of it, or when the market trades
   through its price. The level's own update (the next depth diff) then resets the mirror's total.
 - The mirror never moves the engine's clock: callers pass ``now_ns`` (the tape's time).
+- The maker's creates and resizes go through ``Engine.exempt_book``: the same transactions and outcomes as
+  ``submit_exempt`` / ``resize_exempt``, their level changes reaching the outbox as one coalesced run at the
+  engine's next other operation (what the venue's book chain publishes is the same). The taker's trades are
+  ordinary exempt transactions (``submit_exempt``).
 """
 from __future__ import annotations
 
@@ -53,7 +57,8 @@ class MirrorStats:
 
 
 class _Account:
-    """A funded account exempt from limits (its transactions: ``Engine.submit_exempt`` and ``resize_exempt``)."""
+    """A funded account exempt from limits, its orders unpublished (its transactions: ``Engine.exempt_book``,
+    ``submit_exempt``)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -76,8 +81,12 @@ class BookMirror:
         self._maker = _Account(engine)
         self._taker = _Account(engine)
         self._maker_index = self._maker.index
-        self._resize = engine.exempt_resizer(self._maker_index, MIRROR_KEY_INDEX)
+        # the maker's creates and resizes, each a transaction whose only events are level changes
+        self._orders = engine.exempt_book(self._maker_index, MIRROR_KEY_INDEX, market_id)
+        self._resize = self._orders.resize
         self._held_prices: dict[bool, set[int]] = {False: set(), True: set()}  # is_ask -> prices with size
+        self._held_bids, self._held_asks = self._held_prices[False], self._held_prices[True]
+        self._bids, self._asks = self._book.bids, self._book.asks
         self.stats = MirrorStats()
 
     @property
@@ -106,13 +115,16 @@ class BookMirror:
 
     def set_level(self, is_ask: bool, price: int, size: int, now_ns: int) -> None:
         """The external level at ``price`` now holds ``size`` lots (0: gone)."""
-        self.stats.level_sets += 1
-        if size > 0:
-            self._held_prices[is_ask].add(price)
+        stats = self.stats
+        stats.level_sets += 1
+        if is_ask:
+            held_prices, level = self._held_asks, self._asks.level(price)
         else:
-            self._held_prices[is_ask].discard(price)
-        side = self._book.asks if is_ask else self._book.bids
-        level = side.level(price)
+            held_prices, level = self._held_bids, self._bids.level(price)
+        if size > 0:
+            held_prices.add(price)
+        else:
+            held_prices.discard(price)
         if level is None:  # nothing rests there
             if size > 0:
                 self._grow(is_ask, price, size, None, now_ns)
@@ -123,8 +135,11 @@ class BookMirror:
             if only.account_index != mine:
                 if size > 0:
                     self._grow(is_ask, price, size, only, now_ns)
-            elif size != only.remaining:  # grown or taken from, it holds `size`
-                self._modify(only, size, now_ns)
+            elif size != only.remaining:  # grown or taken from, it holds `size`: `_modify` unrolled
+                stats.engine_txs += 1
+                result = self._resize(now_ns, only, size)
+                if type(result) is not int:  # an ErrorCode (an IntEnum), not an order index
+                    self._count(result)
             return
         held = 0
         others = False
@@ -157,11 +172,10 @@ class BookMirror:
         if last is not None and last.account_index == self._maker.index:  # already at the back: grow it there
             self._modify(last, last.remaining + extra, now_ns)
             return
-        expiry = now_ns // 1_000_000 + ORDER_EXPIRY_MS
-        tx = CreateOrderTx(market_index=self._market_id, client_order_index=0, base_amount=extra, price=price,
-                           is_ask=is_ask, order_type=OrderType.LIMIT, time_in_force=TimeInForce.GOOD_TILL_TIME,
-                           order_expiry_ms=expiry)
-        self._send(self._maker, now_ns, tx)
+        self.stats.engine_txs += 1
+        result = self._orders.create(now_ns, is_ask, price, extra, now_ns // 1_000_000 + ORDER_EXPIRY_MS)
+        if type(result) is not int:
+            self._count(result)
 
     def _shrink(self, cut: int, queue: list, now_ns: int) -> None:
         mine = self._maker.index
