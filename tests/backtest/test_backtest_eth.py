@@ -10,7 +10,6 @@ import pytest
 from backtest_support import demo_config, mirror_against_tape
 
 from lmm.daemon.backtest import BacktestOptions, run_backtest
-from lmm.venue.tape.hftbacktest import import_hftbacktest
 from lmm.venue.tape.reader import open_tape
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,10 +22,8 @@ WINDOW_S = 60  # a minute of the tape: 40 s of quoting after the 20 s warm-up
 
 
 @pytest.fixture(scope="module")
-def eth_tape(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("eth") / "tape"
-    import_hftbacktest(USDM, out)
-    return out
+def eth_tape(eth_tape_once: Path) -> Path:
+    return eth_tape_once
 
 
 @pytest.fixture(scope="module", params=["ETHUSDT", "BTCUSD_PERP"])

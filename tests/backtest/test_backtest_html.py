@@ -10,7 +10,6 @@ from backtest_support import demo_config
 
 from lmm.daemon.backtest import REPORT_NAME, run_backtest, write_report
 from lmm.daemon.backtest_plots import HTML_NAME, MARKOUTS_PNG, MID_PNG, POSITION_PNG
-from lmm.venue.tape.hftbacktest import import_hftbacktest
 from tests.backtest.test_backtest_eth import USDM, WINDOW_S, window
 
 pytestmark = pytest.mark.skipif(not USDM.exists(), reason="real recordings not present")
@@ -18,10 +17,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def eth_tape(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("eth") / "tape"
-    import_hftbacktest(USDM, out)
-    return out
+def eth_tape(eth_tape_once: Path) -> Path:
+    return eth_tape_once
 
 
 @pytest.fixture(scope="module")

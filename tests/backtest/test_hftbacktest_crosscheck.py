@@ -21,8 +21,6 @@ from crosscheck_support import (
     traded_notional_usd,
 )
 
-from lmm.venue.tape.hftbacktest import import_hftbacktest
-
 pytest.importorskip("hftbacktest", reason="hftbacktest (a test-only dependency) is not installed")
 pytestmark = pytest.mark.skipif(not (ETH.path.exists() and BTC_COINM.path.exists()),
                                 reason="real recordings not present")
@@ -34,13 +32,8 @@ TOUCH_AGREEMENT = 0.99  # share of the quote steps at which both engines saw the
 
 
 @pytest.fixture(scope="module")
-def tapes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("tapes")
-    out = {}
-    for market in (ETH, BTC_COINM):
-        out[market.symbol] = root / market.symbol
-        import_hftbacktest(market.path, out[market.symbol])
-    return out
+def tapes(eth_tape_once: Path, btc_tape_once: Path) -> dict[str, Path]:
+    return {ETH.symbol: eth_tape_once, BTC_COINM.symbol: btc_tape_once}
 
 
 @pytest.mark.parametrize(("market", "k", "size", "partial_fills"), [pytest.param(*c[1:], id=c[0]) for c in CASES])
