@@ -4,8 +4,9 @@
 
 Without --tape, the real USD-M recording in ../shared/data is imported into a temporary tape first. Runs the
 default configuration (with the warm-up cut to 30 s so the bot quotes) over the first --seconds of the tape
-(default: all of it) and prints `backtest: <N> events/s` (tape events replayed / CPU seconds of this process),
-then the fills and the mirror's engine transactions, which is where most of the time goes today.
+(default: all of it) and prints `backtest: <N> events/s` (tape events replayed / CPU seconds of this process: a
+depth diff, a snapshot or a trade is one event), the same CPU time per row in hftbacktest's unit (a price level
+of a diff is one row), then the fills and the mirror's engine transactions.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from lmm.config.config import load_config
 from lmm.daemon.backtest import BacktestOptions, run_backtest
 from lmm.venue.tape.hftbacktest import import_hftbacktest
 from lmm.venue.tape.reader import open_tape
+from lmm.venue.tape.schema import BINANCE_DEPTH, BINANCE_SNAPSHOT, BINANCE_TRADE
 
 ROOT = Path(__file__).resolve().parents[1]
 USDM_NAME = "binance-usdm-ethusdt-20240808.gz"
@@ -35,6 +37,16 @@ def tape_or_default(tape: str | None, tmp: Path) -> Path:
         return Path(tape)
     import_hftbacktest(DEFAULT_SOURCE, tmp / "eth")
     return tmp / "eth"
+
+
+def tape_rows(tape_dir: Path, start_ns: int, end_ns: int | None) -> int:
+    """The window's Binance market as hftbacktest counts events: one row per level of a depth diff or snapshot,
+    one per trade."""
+    rows = 0
+    for ev in open_tape(tape_dir).events(kinds=(BINANCE_DEPTH, BINANCE_SNAPSHOT, BINANCE_TRADE), start_ns=start_ns,
+                                         end_ns=end_ns):
+        rows += 1 if ev[2] == BINANCE_TRADE else len(ev[8]) + len(ev[10])
+    return rows
 
 
 def main() -> None:
@@ -51,8 +63,11 @@ def main() -> None:
         cpu = time.process_time()
         report = run_backtest(config, BacktestOptions(tape_dir, start_ns=start, end_ns=end))
         cpu = time.process_time() - cpu
+        rows = tape_rows(tape_dir, start, end)
     events = report["replay"]["events"]
     print(f"backtest: {events / cpu:.0f} events/s")
+    print(f"= {rows / cpu:.0f} rows/s in hftbacktest's unit ({rows} rows: one per price level of a depth event or "
+          f"snapshot, one per trade)")
     print(f"{events} tape events ({report['seconds']:.0f} s of market) in {cpu:.1f} CPU s; fills {report['fills']}; "
           f"mirror: {report['mirror']['level_sets']} level updates, {report['mirror']['engine_txs']} engine txs")
 
