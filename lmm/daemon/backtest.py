@@ -83,8 +83,7 @@ class TapeMarketInfo:
     def contracts_to_base(self) -> ContractsToBase | None:
         if self.contract_usd is None:
             return None
-        return ContractsToBase(self.contract_usd, self.price_decimals, self.tape_size_decimals or 0,
-                               self.size_decimals)
+        return ContractsToBase(self.contract_usd, self.price_decimals, self.tape_decimals, self.size_decimals)
 
     @property
     def tape_decimals(self) -> int:
