@@ -53,3 +53,19 @@ def test_binances_contract_values_and_the_manifest_keeps_them():
     data = Manifest((info, linear)).to_json()
     assert "contract_usd" not in data["symbols"]["binance"]["ETHUSDT"]
     assert Manifest.from_json(data).symbols == (info, linear)
+
+
+def test_a_market_sized_in_an_unknown_unit_is_refused_with_a_clear_error():
+    from types import SimpleNamespace
+
+    from lmm.daemon.backtest import BacktestError, tape_market
+    from lmm.venue.tape.manifest import Manifest, SymbolInfo
+
+    odd = SimpleNamespace(directory="tapes/odd", manifest=Manifest(
+        (SymbolInfo("binance", "XUSD_PERP", 2, 0, market="coinm", size_unit="shares"),)))
+    with pytest.raises(BacktestError, match="neither the base asset nor contracts"):
+        tape_market(odd, None)
+    inverse = SimpleNamespace(directory="tapes/old", manifest=Manifest(
+        (SymbolInfo("binance", "ETHUSD_PERP", 2, 0, market="coinm", size_unit="contracts"),)))
+    info = tape_market(inverse, None)  # imported before the manifest kept the value: Binance's
+    assert (info.contract_usd, info.tape_decimals, info.size_decimals) == (10.0, 0, BASE_DECIMALS)
