@@ -39,12 +39,12 @@ def tape_or_default(tape: str | None, tmp: Path) -> Path:
     return tmp / "eth"
 
 
-def tape_rows(tape_dir: Path, start_ns: int, end_ns: int | None) -> int:
-    """The window's Binance market as hftbacktest counts events: one row per level of a depth diff or snapshot,
-    one per trade."""
+def tape_rows(tape_dir: Path, symbol: str, start_ns: int, end_ns: int | None) -> int:
+    """The window's Binance market ``symbol`` as hftbacktest counts events: one row per level of a depth diff or
+    snapshot, one per trade."""
     rows = 0
-    for ev in open_tape(tape_dir).events(kinds=(BINANCE_DEPTH, BINANCE_SNAPSHOT, BINANCE_TRADE), start_ns=start_ns,
-                                         end_ns=end_ns):
+    for ev in open_tape(tape_dir).events(kinds=(BINANCE_DEPTH, BINANCE_SNAPSHOT, BINANCE_TRADE), symbols=(symbol,),
+                                         start_ns=start_ns, end_ns=end_ns):
         rows += 1 if ev[2] == BINANCE_TRADE else len(ev[8]) + len(ev[10])
     return rows
 
@@ -63,11 +63,12 @@ def main() -> None:
         cpu = time.process_time()
         report = run_backtest(config, BacktestOptions(tape_dir, start_ns=start, end_ns=end))
         cpu = time.process_time() - cpu
-        rows = tape_rows(tape_dir, start, end)
+        rows = tape_rows(tape_dir, report["symbol"], start, end) if report["venue"] == "binance" else None
     events = report["replay"]["events"]
     print(f"backtest: {events / cpu:.0f} events/s")
-    print(f"= {rows / cpu:.0f} rows/s in hftbacktest's unit ({rows} rows: one per price level of a depth event or "
-          f"snapshot, one per trade)")
+    if rows is not None:  # a Binance market: hftbacktest's own format
+        print(f"= {rows / cpu:.0f} rows/s in hftbacktest's unit ({rows} rows: one per price level of a depth event or "
+              f"snapshot, one per trade)")
     print(f"{events} tape events ({report['seconds']:.0f} s of market) in {cpu:.1f} CPU s; fills {report['fills']}; "
           f"mirror: {report['mirror']['level_sets']} level updates, {report['mirror']['engine_txs']} engine txs")
 

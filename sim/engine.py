@@ -379,8 +379,9 @@ class Engine:
 
     def exempt_resizer(self, account_index: int, api_key_index: int) -> Callable[[int, Order, int], int | ErrorCode]:
         """``resize(now_ns, order, size)``: `resize_exempt` of a live order of this exempt account at its own
-        price, for a caller that holds the order (a mirror walking a book level): the same outcome, without
-        looking the account, the key and the order up every time."""
+        price, for a caller that holds the order: the same outcome, without looking the account, the key and the
+        order up every time, each closed as its own transaction (the mirror now uses `exempt_book`; the tests compare
+        the two)."""
         state = self._state
         account, key = self._exempt_key(account_index, api_key_index, "exempt_resizer")
         scheduler = self._scheduler

@@ -32,7 +32,8 @@ def demo_config(tmp_path: Path, **vol_obi: float) -> Config:
 
 def mirror_against_tape(tape_dir: Path, symbol: str, price_decimals: int, size_decimals: int, seconds: float,
                         differs: Callable[[Engine, BinanceDepthSync], bool], *, engine_size_decimals: int | None = None,
-                        contracts: ContractsToBase | None = None) -> dict[str, int]:
+                        contracts: ContractsToBase | None = None,
+                        mirror_class: type[BookMirror] = BookMirror) -> dict[str, int]:
     """Replay the first ``seconds`` of a tape's Binance market into an engine through the mirror alone (no bot)
     and count, after every depth event applied while synced, how often ``differs(engine, sync)``."""
     tape = open_tape(tape_dir)
@@ -51,7 +52,7 @@ def mirror_against_tape(tape_dir: Path, symbol: str, price_decimals: int, size_d
                 counts["checked"] += 1
                 counts["differ"] += differs(engine, self.sync)
 
-    market = Checked(tape, symbol, price_decimals, size_decimals, BookMirror(engine, 1), clock,
+    market = Checked(tape, symbol, price_decimals, size_decimals, mirror_class(engine, 1), clock,
                      end_ns=start + int(seconds * 1e9), contracts=contracts)
     try:
         loop.run_until_complete(asyncio.wait_for(market.run(), timeout=3600))

@@ -104,9 +104,10 @@ def new_venue() -> Venue:
 
 
 def coalesced(events: list[Event]) -> list:
-    """The outbox with each run of book level changes as one dict (market, side, price) -> size: where each level
-    first changed in the run, with its last size. The form in which an `ExemptBook`'s open transactions must
-    leave the same events as closed ones (the feed's book chain keeps a run of changes the same way)."""
+    """The outbox with each run of book level changes as one list of ((market, side, price), size), in the order
+    the levels first changed in the run, each with its last size. The form in which an `ExemptBook`'s open
+    transactions must leave the same events as closed ones (the feed's book chain keeps a run of changes the
+    same way)."""
     result: list = []
     for event in events:
         if isinstance(event, BookLevelChange):
@@ -115,4 +116,4 @@ def coalesced(events: list[Event]) -> list:
             result[-1][(event.market_id, event.is_ask, event.price)] = event.size
         else:
             result.append(event)
-    return result
+    return [list(item.items()) if isinstance(item, dict) else item for item in result]

@@ -32,7 +32,7 @@ from lmm.venue.local.lighter_tape_market import LighterTapeMarket
 from lmm.venue.local.mirror import RISK_AVERSE, BookMirror
 from lmm.venue.local.tape_market import BinanceTapeMarket
 from lmm.venue.local.venue import LocalVenue, LocalVenueParams
-from lmm.venue.tape.hftbacktest import coinm_contract_usd
+from lmm.venue.tape.manifest import coinm_contract_usd
 from lmm.venue.tape.reader import Tape, open_tape
 from sim.engine import Engine
 from sim.markets import MarketSpec
@@ -238,8 +238,8 @@ def analyse(report: dict[str, Any], config: Config, tape: Tape, info: TapeMarket
     ``binance``: the traded book's own mid at every change and its imbalance z. ``lighter``: the traded market's
     mid (sampled every 100 ms, as for the markouts) and the z of the tape's Binance market, when it has one."""
     if info.venue == "binance":
-        path, samples = replay_signal(tape, info.symbol, info.price_decimals, info.tape_decimals, config,
-                                      window[0], window[1], depths_for(config))
+        path, samples = replay_signal(tape, info.symbol, info.price_decimals, info.size_decimals, config,
+                                      window[0], window[1], depths_for(config), info.contracts_to_base())
         source = info.symbol
     else:
         mids = market.stats.mids if market is not None else []

@@ -15,7 +15,7 @@ adverse-selection share read.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lmm.book.binance_depth import BinanceDepthSync, DepthEvent, DepthSnapshot
@@ -72,8 +72,11 @@ def depths_for(config: Config) -> tuple[float, ...]:
 
 
 def replay_signal(tape: Tape, symbol: str, price_decimals: int, size_decimals: int, config: Config,
-                  start_ns: int, end_ns: int, depths: Sequence[float]) -> tuple[MidPath, SignalSamples]:
-    """One pass over the window's depth stream: the mid path and each depth's z on the fixed clock."""
+                  start_ns: int, end_ns: int, depths: Sequence[float],
+                  contracts: Callable[[int, int], int] | None = None) -> tuple[MidPath, SignalSamples]:
+    """One pass over the window's depth stream: the mid path and each depth's z on the fixed clock.
+    ``contracts``: an inverse tape's sizes as lots on ``size_decimals`` (the base asset's grid), as the backtest
+    mirrors them, so the z is the one the bot computes from the mirrored book."""
     market = MarketInfo(market_id=1, symbol=symbol, price_decimals=price_decimals, size_decimals=size_decimals,
                         min_base_lots=1, min_quote_micro_usd=0)
     lot = 10.0 ** -size_decimals
@@ -97,6 +100,11 @@ def replay_signal(tape: Tape, symbol: str, price_decimals: int, size_decimals: i
                     zs[d].append(model.alpha(next_step))
             next_step += step
 
+    def levels(ticks: Sequence[int], sizes: Sequence[int]) -> list[tuple[int, int]]:
+        if contracts is None:
+            return list(zip(ticks, sizes, strict=True))
+        return [(price, contracts(price, size)) for price, size in zip(ticks, sizes, strict=True)]
+
     for ev in tape.events(kinds=(BINANCE_SNAPSHOT, BINANCE_DEPTH), symbols=(symbol,), start_ns=start_ns,
                           end_ns=end_ns):
         now = ev[0]
@@ -104,11 +112,9 @@ def replay_signal(tape: Tape, symbol: str, price_decimals: int, size_decimals: i
         if ev[2] == BINANCE_DEPTH:
             event_ms = ev[4] // 1_000_000 if ev[4] is not None else 0
             sync.feed(DepthEvent(ev[5], ev[6], ev[7] if ev[7] is not None else -1, event_ms,
-                                 list(zip(ev[8], ev[9], strict=True)), list(zip(ev[10], ev[11], strict=True)),
-                                 in_ticks=True))
+                                 levels(ev[8], ev[9]), levels(ev[10], ev[11]), in_ticks=True))
         else:
-            sync.on_snapshot(DepthSnapshot(ev[6], list(zip(ev[8], ev[9], strict=True)),
-                                           list(zip(ev[10], ev[11], strict=True)),
+            sync.on_snapshot(DepthSnapshot(ev[6], levels(ev[8], ev[9]), levels(ev[10], ev[11]),
                                            ev[7] if ev[7] is not None else DEFAULT_SNAPSHOT_LIMIT, in_ticks=True))
         mid2 = sync.mid_ticks2() if sync.synced and not sync.crossed else None
         if mid2 is None:

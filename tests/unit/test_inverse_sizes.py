@@ -43,8 +43,7 @@ def test_a_contract_value_must_be_positive():
 
 
 def test_binances_contract_values_and_the_manifest_keeps_them():
-    from lmm.venue.tape.hftbacktest import coinm_contract_usd
-    from lmm.venue.tape.manifest import Manifest, SymbolInfo
+    from lmm.venue.tape.manifest import Manifest, SymbolInfo, coinm_contract_usd
 
     assert coinm_contract_usd("BTCUSD_PERP") == 100.0 and coinm_contract_usd("btcusd_240927") == 100.0
     assert coinm_contract_usd("ETHUSD_PERP") == 10.0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 import msgspec
 
 from lmm.venue.tape import schema as s
-from lmm.venue.tape.manifest import SymbolInfo
+from lmm.venue.tape.manifest import SymbolInfo, coinm_contract_usd
 from lmm.venue.tape.writer import TapeWriter, WriterSettings
 
 FORMAT = "hftbacktest-binance"
@@ -51,11 +52,6 @@ class ImportReport:
     bad_lines: int
     by_kind: dict[str, int]
     symbol: SymbolInfo
-
-
-def coinm_contract_usd(symbol: str) -> float:
-    """One COIN-M contract's value in USD, as Binance specifies it: 100 for BTCUSD, 10 for every other."""
-    return 100.0 if symbol.upper().startswith("BTCUSD") else 10.0
 
 
 def _open_text(path: Path) -> io.TextIOBase:
@@ -171,8 +167,8 @@ def import_hftbacktest(path: str | Path, out_dir: str | Path, options: ImportOpt
     market = options.market or ("coinm" if "_" in symbol else "usdm")
     if market not in ("usdm", "coinm"):
         raise ValueError(f"market must be usdm or coinm, got {market!r}")
-    if options.contract_usd is not None and (market != "coinm" or options.contract_usd <= 0):
-        raise ValueError("a contract value is given only for a COIN-M market, and is positive")
+    if options.contract_usd is not None and (market != "coinm" or not 0 < options.contract_usd < math.inf):
+        raise ValueError("a contract value is given only for a COIN-M market, and is a positive number")
     contract_usd = None if market != "coinm" else options.contract_usd or coinm_contract_usd(symbol)
     info = SymbolInfo("binance", symbol, price_decimals, size_decimals, market=market,
                       size_unit="contracts" if market == "coinm" else "base", contract_usd=contract_usd)

@@ -45,6 +45,11 @@ class SymbolInfo:
         return _step(self.size_decimals)
 
 
+def coinm_contract_usd(symbol: str) -> float:
+    """One COIN-M contract's value in USD, as Binance specifies it: 100 for BTCUSD, 10 for every other."""
+    return 100.0 if symbol.upper().startswith("BTCUSD") else 10.0
+
+
 def _step(decimals: int) -> str:
     return "1" if decimals == 0 else "0." + "0" * (decimals - 1) + "1"
 
