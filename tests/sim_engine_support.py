@@ -117,3 +117,11 @@ def coalesced(events: list[Event]) -> list:
         else:
             result.append(event)
     return [list(item.items()) if isinstance(item, dict) else item for item in result]
+
+
+def whole_state(engine: Engine, accounts: list[int], key: int) -> tuple:
+    """Everything of market 1 and of ``accounts`` (with API key ``key``) a caller of the engine can observe."""
+    return (engine.height, engine.book_levels(1), engine.book_orders(1),
+            [engine.next_nonce(a, key) for a in accounts], [engine.account(a) for a in accounts],
+            [engine.orders(a) for a in accounts], [engine.inactive_orders(a, limit=10**6) for a in accounts],
+            engine.recent_trades(1, 10**6), engine.mark_price(1))

@@ -15,7 +15,7 @@ from sim.engine import Engine
 from sim.engine_types import CreateOrderTx, ErrorCode, OrderType, TimeInForce, TxMeta
 from sim.engine_views import BookLevelChange, OrderUpdate
 from sim.markets import MarketSpec
-from tests.sim_engine_support import coalesced
+from tests.sim_engine_support import coalesced, whole_state
 
 T0 = 1_723_161_255_000_000_000
 SPEC = MarketSpec(market_id=1, symbol="ETHUSDT", price_decimals=2, size_decimals=3, min_base_amount=2,
@@ -80,13 +80,6 @@ class Pair:
         assert self.chains[0].take_update() == self.chains[1].take_update()
 
 
-def state(engine: Engine, accounts: list[int]) -> tuple:
-    return (engine.height, engine.book_levels(1), engine.book_orders(1),
-            [engine.next_nonce(a, KEY) for a in accounts], [engine.account(a) for a in accounts],
-            [engine.orders(a) for a in accounts], [engine.inactive_orders(a, limit=10**6) for a in accounts],
-            engine.recent_trades(1, 10**6), engine.mark_price(1))
-
-
 def random_step(pair: Pair, rng: random.Random, now: int) -> None:
     kind = rng.random()
     account = rng.choice(pair.makers)
@@ -130,14 +123,14 @@ def test_the_exempt_book_leaves_the_engine_as_closed_transactions_do(seed: int) 
         if rng.random() < 0.1:  # the feed drains the outbox every few operations
             pair.drain()
         if step % 100 == 0:
-            assert state(pair.old, accounts) == state(pair.new, accounts)
+            assert whole_state(pair.old, accounts, KEY) == whole_state(pair.new, accounts, KEY)
     pair.drain()
     # and a trade then meets the same queues: the same fills
     for is_ask in (False, True):
         pair.both(now, pair.taker, CreateOrderTx(1, 0, 10**6, MID + (-100 if is_ask else 100), is_ask,
                                                  OrderType.LIMIT, TimeInForce.IMMEDIATE_OR_CANCEL))
     pair.drain()
-    assert state(pair.old, accounts) == state(pair.new, accounts)
+    assert whole_state(pair.old, accounts, KEY) == whole_state(pair.new, accounts, KEY)
     trades = pair.new.recent_trades(1, 10**6)
     assert any(pair.bot in (t.ask_account_id, t.bid_account_id) for t in trades)  # our orders filled too
     assert deferred > 100 and pair.coalesced_levels > 20  # the open path ran, and its level changes coalesced

@@ -23,6 +23,7 @@ from sim.engine_views import OrderUpdate
 from sim.markets import MarketSpec
 from sim.order_txs import _margin_allows
 from sim.orders import Order
+from tests.sim_engine_support import whole_state
 
 T0 = 1_723_161_255_000_000_000
 SPEC = MarketSpec(market_id=1, symbol="ETHUSDT", price_decimals=2, size_decimals=3, min_base_amount=2,
@@ -55,13 +56,6 @@ class Pair:
         """An ordinary transaction (the bot's), sent the ordinary way to both engines."""
         for engine in (self.old, self.new):
             engine.submit(now, TxMeta(account, KEY, engine.next_nonce(account, KEY)), tx)
-
-
-def state(engine: Engine, accounts: list[int]) -> tuple:
-    return (engine.height, engine.book_levels(1), engine.book_orders(1),
-            [engine.next_nonce(a, KEY) for a in accounts], [engine.account(a) for a in accounts],
-            [engine.orders(a) for a in accounts], [engine.inactive_orders(a, limit=10**6) for a in accounts],
-            engine.recent_trades(1, 10**6), engine.mark_price(1))
 
 
 def random_step(pair: Pair, rng: random.Random, now: int) -> None:
@@ -110,7 +104,7 @@ def test_exempt_paths_leave_the_engine_as_the_ordinary_transactions_do(seed: int
         now += rng.choice([0, 0, 1_000_000, 50_000_000, 20 * 1_000_000_000])  # expiries fall due as time passes
         random_step(pair, rng, now)
         assert pair.old.take_events() == pair.new.take_events()
-    assert state(pair.old, accounts) == state(pair.new, accounts)
+    assert whole_state(pair.old, accounts, KEY) == whole_state(pair.new, accounts, KEY)
     assert pair.old.recent_trades(1, 10**6)  # the sequences did trade
 
 
@@ -143,7 +137,8 @@ def test_an_unpublished_account_only_loses_its_order_updates() -> None:
         assert quiet.new.take_events() == expected
         loud.old.take_events()
         quiet.old.take_events()
-    assert state(quiet.new, [*quiet.exempt, quiet.bot]) == state(loud.new, [*loud.exempt, loud.bot])
+    assert whole_state(quiet.new, [*quiet.exempt, quiet.bot], KEY) == \
+        whole_state(loud.new, [*loud.exempt, loud.bot], KEY)
 
 
 def test_the_exempt_paths_refuse_an_account_with_limits() -> None:
