@@ -87,12 +87,11 @@ def _best_of_others(levels: list[tuple[int, int]], own_price: int | None, own_si
 class Sniper:
     """Picks off stale quotes on one market against the fair price."""
 
-    def __init__(self, engine: Engine, account: MarketAccount, spec: MarketSpec, params: MarketParams,
-                 stats: FlowStats) -> None:
+    def __init__(self, engine: Engine, account: MarketAccount, spec: MarketSpec, params: MarketParams) -> None:
+        """``account`` counts its market orders in the market's ``FlowStats``."""
         self._engine = engine
         self._account = account
         self._spec = spec
-        self._stats = stats
         self._tick = 10.0 ** -spec.price_decimals
         self._lot = 10.0 ** -spec.size_decimals
         self._edge = params.sniper_edge_bps * 1e-4
@@ -111,11 +110,5 @@ class Sniper:
             self._take(now_ns, False, math.ceil(fair_price * (1 + self._edge) / self._tick), size)
 
     def _take(self, now_ns: int, is_buy: bool, worst: int, size: int) -> None:
-        spec = self._spec
-        while spec.quote_micro(worst, size) < spec.min_quote_amount:
-            size += spec.min_base_amount
-        tx = CreateOrderTx(spec.market_id, 0, size, worst, not is_buy, OrderType.MARKET,
-                           TimeInForce.IMMEDIATE_OR_CANCEL)
-        self._account.send(now_ns, tx)
-        self._stats.market_orders += 1
+        self._account.send_market_order(now_ns, self._spec, is_buy, worst, size)
         self.picked_off += 1

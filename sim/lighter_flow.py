@@ -81,6 +81,15 @@ class MarketAccount:
             stats.rejection_codes[result.code] = stats.rejection_codes.get(result.code, 0) + 1
         return result
 
+    def send_market_order(self, now_ns: int, spec: MarketSpec, is_buy: bool, worst: int, size: int) -> TxResult:
+        """An IOC market order limited to ``worst``, its size raised to the market's minimum notional."""
+        while spec.quote_micro(worst, size) < spec.min_quote_amount:
+            size += spec.min_base_amount
+        result = self.send(now_ns, CreateOrderTx(spec.market_id, 0, size, worst, not is_buy, OrderType.MARKET,
+                                                 TimeInForce.IMMEDIATE_OR_CANCEL))
+        self._stats.market_orders += 1
+        return result
+
 
 @dataclass(slots=True)
 class _Slot:
@@ -236,12 +245,7 @@ class LighterTakers:
             worst = math.ceil(best_ask * (1 + self._slippage))
         else:
             worst = max(1, math.floor(best_bid * (1 - self._slippage)))
-        while spec.quote_micro(worst, size) < spec.min_quote_amount:
-            size += spec.min_base_amount
-        tx = CreateOrderTx(spec.market_id, 0, size, worst, not is_buy, OrderType.MARKET,
-                           TimeInForce.IMMEDIATE_OR_CANCEL)
-        self._account.send(now_ns, tx)
-        self._stats.market_orders += 1
+        self._account.send_market_order(now_ns, spec, is_buy, worst, size)
 
     def _interarrival_ns(self) -> int:
         if self._rate_hz <= 0:

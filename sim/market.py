@@ -158,7 +158,7 @@ class SyntheticMarket:
             inst.rivals = [RivalMaker(engine, account, spec, params, rng(f"rival{i}"), self.stats, start_ns)
                            for i, account in enumerate(rival_accounts)]
             if sniper_account is not None:
-                inst.sniper = Sniper(engine, sniper_account, spec, params, self.stats)
+                inst.sniper = Sniper(engine, sniper_account, spec, params)
 
     # ---- control -------------------------------------------------------------------------------------
 
