@@ -131,10 +131,7 @@ class ExemptBook:
     def resize(self, now_ns: int, order: Order, size: int) -> int | ErrorCode:
         """`Engine.resize_exempt` of ``order`` (this account's, held by the caller) to ``size`` at its price
         (0: a cancel): the order index, or the ErrorCode of the refused transaction."""
-        now_ms = now_ns // 1_000_000
-        expiries, cancel_alls = self._expiries, self._cancel_alls
-        if (expiries and expiries[0][0] <= now_ms) or (cancel_alls and cancel_alls[0][0] <= now_ms):
-            self._engine.expire(now_ns)
+        self._expire(now_ns)
         if order.account_index != self._account_index:
             raise ValueError(f"exempt_book: order {order.order_index} is not account {self._account_index}'s")
         state = self._state
